@@ -1,0 +1,1 @@
+"""certainty stage."""
