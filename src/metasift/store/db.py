@@ -1,0 +1,197 @@
+"""Opening the review store: SQLite (embedded default) or PostgreSQL (a team server).
+
+One writer at a time: on SQLite every write transaction starts with ``BEGIN IMMEDIATE`` (WAL mode,
+so readers go on concurrently); on PostgreSQL every write transaction first takes a transaction-level
+advisory lock, which gives the same guarantee across processes. Read-then-write logic in the stages
+(e.g. "is this the reviewer's first decision?") is therefore race-free on both back ends.
+Schema changes go through the Alembic migrations in ``migrations/``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, inspect, select, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from metasift.errors import StoreError
+from metasift.store.models import Event
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+WRITE_LOCK_KEY = 0x6D657461  # "meta": the advisory lock id of the one-writer rule on PostgreSQL
+
+
+def _jsonable(obj):
+    """Make a value JSON-safe for the audit log (dates as ISO strings, sets as sorted lists)."""
+    if obj is None or isinstance(obj, str | int | float | bool):
+        return obj
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | set | frozenset):
+        seq = sorted(obj, key=str) if isinstance(obj, set | frozenset) else obj
+        return [_jsonable(v) for v in seq]
+    if hasattr(obj, "isoformat"):
+        return obj.isoformat()
+    return str(obj)
+
+
+def normalise_url(url: str) -> str:
+    """Accept ``postgresql://`` and ``postgres://`` and use the psycopg 3 driver."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+class Store:
+    """The review store. Use :meth:`write` for every change and :meth:`read` for queries."""
+
+    def __init__(self, url: str, *, echo: bool = False):
+        self.url = normalise_url(url)
+        try:
+            parsed = make_url(self.url)
+        except ArgumentError as exc:
+            raise StoreError(f"not a database URL: {url!r}") from exc
+        self.dialect = parsed.get_backend_name()
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise StoreError(f"unsupported database {self.dialect!r}: use SQLite or PostgreSQL")
+        kwargs: dict = {"echo": echo}
+        if self.dialect == "sqlite":
+            kwargs["connect_args"] = {"timeout": 60}
+        else:
+            kwargs["pool_pre_ping"] = True
+        self.engine: Engine = create_engine(self.url, **kwargs)
+        if self.dialect == "sqlite":
+            self._sqlite_setup(self.engine)
+
+    # -- connection set-up -------------------------------------------------------------------
+    @staticmethod
+    def _sqlite_setup(engine: Engine) -> None:
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _rec):
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (pysqlite's is deferred)
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn):
+            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+    @classmethod
+    def for_project(cls, folder: Path, db: str | None = None) -> Store:
+        url = (
+            db
+            or os.environ.get("METASIFT_DB")
+            or f"sqlite:///{Path(folder).resolve() / 'review.db'}"
+        )
+        return cls(url)
+
+    # -- schema --------------------------------------------------------------------------------
+    def _alembic_config(self, conn):
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["connection"] = conn
+        return cfg
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest migration (idempotent)."""
+        from alembic import command
+
+        try:
+            with self.engine.begin() as conn:
+                if self.dialect == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK_KEY})
+                command.upgrade(self._alembic_config(conn), "head")
+        except OperationalError as exc:
+            raise StoreError(f"cannot open the store at {self.safe_url}: {exc.orig}") from exc
+
+    def revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            if not inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+    def is_initialised(self) -> bool:
+        try:
+            return self.revision() is not None
+        except OperationalError:
+            return False
+
+    @property
+    def safe_url(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    # -- sessions --------------------------------------------------------------------------------
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """One write transaction: all or nothing, one writer at a time across processes."""
+        try:
+            with self.engine.connect() as conn:
+                if self.dialect == "sqlite":
+                    conn.execution_options(sqlite_begin="IMMEDIATE")
+                with Session(bind=conn, expire_on_commit=False) as session:
+                    with session.begin():
+                        if self.dialect == "postgresql":
+                            session.execute(
+                                text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK_KEY}
+                            )
+                        yield session
+        except OperationalError as exc:
+            raise StoreError(f"the store refused a write ({self.safe_url}): {exc.orig}") from exc
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        # close() (not rollback()) ends the transaction without expiring the loaded objects,
+        # so callers can use what they read after the block.
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- audit ---------------------------------------------------------------------------------
+    @staticmethod
+    def audit(
+        session: Session,
+        actor: str,
+        action: str,
+        entity: str = "",
+        entity_id="",
+        before=None,
+        after=None,
+    ) -> Event:
+        ev = Event(
+            actor=actor or "unknown",
+            action=action,
+            entity=entity,
+            entity_id=str(entity_id),
+            before=_jsonable(before),
+            after=_jsonable(after),
+        )
+        session.add(ev)
+        return ev
+
+    def events(self, limit: int | None = None, action: str | None = None) -> list[Event]:
+        with self.read() as s:
+            q = select(Event).order_by(Event.id)
+            if action:
+                q = q.where(Event.action == action)
+            if limit:
+                q = q.limit(limit)
+            return list(s.scalars(q))
+
+
+__all__ = ["Store", "StoreError", "SQLAlchemyError", "normalise_url"]
