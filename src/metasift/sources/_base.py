@@ -13,6 +13,7 @@ from metasift.errors import ImportFormatError
 from metasift.records import RecordData
 
 HEAD_BYTES = 64 * 1024
+_NEWLINE_NAMES = {"\n": "LF", "\r\n": "CRLF", "\r": "CR"}
 _CHUNK = 1 << 20
 
 BOMS = (
@@ -34,11 +35,15 @@ class Sniffed:
     assumed_encoding_warning: str | None = None
 
     def to_dict(self) -> dict:
-        return {
-            k: v
-            for k, v in asdict(self).items()
-            if v is not None and k != "assumed_encoding_warning"
-        }
+        """The sniffed facts for an error message (newline shown as LF/CRLF/CR)."""
+        d = asdict(self)
+        d.pop("assumed_encoding_warning")
+        d = {k: v for k, v in d.items() if v is not None}
+        if "newline" in d:
+            d["newline"] = _NEWLINE_NAMES.get(d["newline"], repr(d["newline"]))
+        if d.get("delimiter") == "\t":
+            d["delimiter"] = "TAB"
+        return d
 
     def summary(self) -> str:
         bits = [f"format={self.format}", f"encoding={self.encoding}", f"bom={self.bom}"]
@@ -148,15 +153,22 @@ class ReadContext:
     def open_binary(self):
         return open(self.path, "rb")
 
-    def check_record(self, rec: RecordData, n: int, title_field: str, year_field: str) -> None:
-        """The problems every reader flags the same way: no title; a date with no year in it."""
+    def check_record(
+        self, rec: RecordData, n: int, title_field: str, year_field: str, lines: dict | None = None
+    ) -> None:
+        """The problems every reader flags the same way: no title; a date with no year in it.
+        ``lines`` maps a field to the line it is on (else the record's first line is given)."""
+        lines = lines or {}
         if not rec.title:
             self.problem(rec.line, n, title_field, "record has no title")
         if rec.year is None:
             vals = rec.raw.get(year_field)
             if vals and vals[0].strip():
                 self.problem(
-                    rec.line, n, year_field, f"no year in {vals[0].strip()!r} (year left empty)"
+                    lines.get(year_field, rec.line),
+                    n,
+                    year_field,
+                    f"no year in {vals[0].strip()!r} (year left empty)",
                 )
 
 

@@ -66,7 +66,7 @@ class BibTeXReader(Reader):
             raw["ID"] = [key]
             r = record_from_bibtex(typ, fields, raw, start)
             if not r.title or r.year is None:
-                ctx.check_record(r, n, "title", "year" if "year" in raw else "date")
+                ctx.check_record(r, n, "title", "year" if "year" in raw else "date", p.lines)
             yield r
         if n == 0:
             raise ctx.fail(None, None, None, "no BibTeX entries (@article{...}) in the file")
@@ -94,6 +94,7 @@ class _Parser:
         self.s, self.line0, self.pos, self.ctx, self.n, self.macros = s, line0, pos, ctx, n, macros
         self.close = "}" if opener == "{" else ")"
         self.raw: dict[str, str] = {}
+        self.lines: dict[str, int] = {}
 
     def line(self, pos=None) -> int:
         return self.line0 + self.s.count("\n", 0, self.pos if pos is None else pos)
@@ -140,6 +141,7 @@ class _Parser:
             vstart = self.pos
             val = self.value(name, line)
             self.raw[name] = s[vstart : self.pos].strip().rstrip(",").strip()
+            self.lines.setdefault(name, line)
             yield name, val
 
     def value(self, name: str, line: int) -> str:

@@ -45,12 +45,13 @@ class MedlineReader(Reader):
         start = 0
         n = 0
         last: list | None = None
+        tag_lines: dict = {}
         with ctx.open_text() as fh:
             for lineno, line in enumerate(fh, 1):
                 line = line.rstrip("\n")
                 if not line.strip():
                     if rec is not None:
-                        yield self._finish(rec, start, n, ctx)
+                        yield self._finish(rec, start, n, ctx, tag_lines)
                         rec = None
                         last = None
                     continue
@@ -69,25 +70,27 @@ class MedlineReader(Reader):
                     last[-1] = f"{last[-1]} {s}" if last[-1] else s
                     continue
                 if tag == "PMID" and rec is not None:
-                    yield self._finish(rec, start, n, ctx)
+                    yield self._finish(rec, start, n, ctx, tag_lines)
                     rec = None
                 if rec is None:
                     n += 1
                     start = lineno
                     rec = {}
+                    tag_lines = {}
                 last = rec.get(tag)
                 if last is None:
                     last = rec[tag] = [val]
+                    tag_lines[tag] = lineno
                 else:
                     last.append(val)
             if rec is not None:
-                yield self._finish(rec, start, n, ctx)
+                yield self._finish(rec, start, n, ctx, tag_lines)
 
     @staticmethod
-    def _finish(f: dict, start: int, n: int, ctx: ReadContext) -> RecordData:
+    def _finish(f: dict, start: int, n: int, ctx: ReadContext, tag_lines: dict) -> RecordData:
         r = record_from_medline(f, start)
         if not r.title or r.year is None:
-            ctx.check_record(r, n, "TI", "DP")
+            ctx.check_record(r, n, "TI", "DP", tag_lines)
         if not r.pmid and "PMID" not in f:
             ctx.problem(start, n, "PMID", "record has no PMID")
         return r

@@ -115,6 +115,7 @@ class RISReader(Reader):
         last: list | None = None
         tag_match = _TAG_RE.match
         outside = 0
+        tag_lines: dict = {}
         first_outside = (0, "")
         with ctx.open_text() as fh:
             lineno = 0
@@ -135,18 +136,19 @@ class RISReader(Reader):
                         ctx.problem(
                             start, n, "ER", "record not closed by 'ER  -' before the next 'TY'"
                         )
-                        yield self._finish(rec, start, n, ctx)
+                        yield self._finish(rec, start, n, ctx, tag_lines)
                     n += 1
                     start = lineno
                     last = [val]
                     rec = {"TY": last}
+                    tag_lines = {}
                 elif tag == "ER":
                     if rec is None:
                         ctx.problem(
                             lineno, n + 1, "ER", "'ER  -' without a record ('TY  -') before it"
                         )
                         continue
-                    yield self._finish(rec, start, n, ctx)
+                    yield self._finish(rec, start, n, ctx, tag_lines)
                     rec = None
                     last = None
                 elif rec is None:
@@ -158,6 +160,7 @@ class RISReader(Reader):
                     last = rec.get(tag)
                     if last is None:
                         last = rec[tag] = [val]
+                        tag_lines[tag] = lineno
                     else:
                         last.append(val)
             if outside:
@@ -173,13 +176,14 @@ class RISReader(Reader):
                     f"the file ends inside record {n} (no closing 'ER  -' after line {lineno}): "
                     "truncated file?",
                 )
-                yield self._finish(rec, start, n, ctx)
+                yield self._finish(rec, start, n, ctx, tag_lines)
 
     @staticmethod
-    def _finish(rec: dict, start: int, n: int, ctx: ReadContext) -> RecordData:
+    def _finish(rec: dict, start: int, n: int, ctx: ReadContext, tag_lines: dict) -> RecordData:
         r = record_from_ris(rec, start)
         if not r.title or r.year is None:
-            ctx.check_record(r, n, "TI" if "TI" in rec or "T1" not in rec else "T1", _year_tag(rec))
+            title_tag = "TI" if "TI" in rec or "T1" not in rec else "T1"
+            ctx.check_record(r, n, title_tag, _year_tag(rec), tag_lines)
         return r
 
 

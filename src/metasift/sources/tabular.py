@@ -20,6 +20,7 @@ from metasift.sources._base import ReadContext, Reader, head_text
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # Scopus "References" cells are huge
 
 DELIMITERS = (",", ";", "\t", "|")
+_HEADER_SEARCH_ROWS = 30
 
 # canonical field -> column names (lower case) in order of preference
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -233,17 +234,23 @@ def _split_keywords(cell: str) -> list[str]:
 
 
 def _rows_to_records(ctx: ReadContext, rows: Iterator[tuple[int, list]]) -> Iterator[RecordData]:
+    """The header is the first row with a title column among the first rows (Embase's XLSX puts
+    the search query above it); every later non-empty row is one record."""
     layout = None
+    first_header = None
     n = 0
+    width = 0
     for line, row in rows:
         if not any((c is not None and str(c).strip()) for c in row):
             continue
         if layout is None:
-            layout = Layout(row)
-            if "title" not in layout.index:
-                cols = ", ".join(repr(h) for h in layout.header[:12])
-                raise ctx.fail(line, None, None, f"no title column in the header (columns: {cols})")
-            width = len(row)
+            cand = Layout(row)
+            if first_header is None:
+                first_header = (line, cand.header)
+            if "title" in cand.index:
+                layout, width = cand, len(row)
+            elif line - first_header[0] >= _HEADER_SEARCH_ROWS:
+                break
             continue
         n += 1
         extra = [c for c in row[width:] if c is not None and str(c).strip()]
@@ -254,7 +261,12 @@ def _rows_to_records(ctx: ReadContext, rows: Iterator[tuple[int, list]]) -> Iter
             ctx.check_record(r, n, layout.title_column(), layout.year_column())
         yield r
     if layout is None:
-        raise ctx.fail(None, None, None, "no header row")
+        if first_header is None:
+            raise ctx.fail(None, None, None, "no header row")
+        cols = ", ".join(repr(h) for h in first_header[1][:12])
+        raise ctx.fail(
+            first_header[0], None, None, f"no title column in the header (columns: {cols})"
+        )
 
 
 class DelimitedReader(Reader):
@@ -318,9 +330,11 @@ class XLSXReader(Reader):
     def read(self, ctx: ReadContext) -> Iterator[RecordData]:
         import openpyxl
 
+        fh = open(ctx.path, "rb")  # a file object: openpyxl would refuse a .ris name
         try:
-            wb = openpyxl.load_workbook(ctx.path, read_only=True, data_only=True)
+            wb = openpyxl.load_workbook(fh, read_only=True, data_only=True)
         except Exception as e:  # openpyxl/zipfile raise many types for a damaged workbook
+            fh.close()
             raise ctx.fail(
                 None, None, None, f"cannot open the workbook: {type(e).__name__}: {e}"
             ) from None
@@ -339,3 +353,4 @@ class XLSXReader(Reader):
             yield from _rows_to_records(ctx, rows())
         finally:
             wb.close()
+            fh.close()

@@ -45,6 +45,7 @@ class WoSReader(Reader):
         n = 0
         tag = None
         last: list | None = None
+        tag_lines: dict = {}
         with ctx.open_text() as fh:
             lineno = 0
             for lineno, line in enumerate(fh, 1):
@@ -67,7 +68,7 @@ class WoSReader(Reader):
                     if rec is None:
                         ctx.problem(lineno, n + 1, "ER", "'ER' without a record ('PT') before it")
                         continue
-                    yield self._finish(rec, start, n, ctx)
+                    yield self._finish(rec, start, n, ctx, tag_lines)
                     rec = None
                     last = None
                 elif tag in ("FN", "VR", "EF"):
@@ -77,7 +78,7 @@ class WoSReader(Reader):
                         ctx.problem(
                             start, n, "ER", "record not closed by 'ER' before the next 'PT'"
                         )
-                        yield self._finish(rec, start, n, ctx)
+                        yield self._finish(rec, start, n, ctx, tag_lines)
                     if tag != "PT":
                         ctx.problem(
                             lineno, n + 1, tag, f"record does not start with 'PT' (found {tag!r})"
@@ -86,10 +87,12 @@ class WoSReader(Reader):
                     start = lineno
                     last = [val]
                     rec = {tag: last}
+                    tag_lines = {tag: lineno}
                 else:
                     last = rec.get(tag)
                     if last is None:
                         last = rec[tag] = [val]
+                        tag_lines[tag] = lineno
                     else:
                         last.append(val)
             if rec is not None:
@@ -99,13 +102,13 @@ class WoSReader(Reader):
                     "ER",
                     f"the file ends inside record {n} (no closing 'ER'): truncated file?",
                 )
-                yield self._finish(rec, start, n, ctx)
+                yield self._finish(rec, start, n, ctx, tag_lines)
 
     @staticmethod
-    def _finish(f: dict, start: int, n: int, ctx: ReadContext) -> RecordData:
+    def _finish(f: dict, start: int, n: int, ctx: ReadContext, tag_lines: dict) -> RecordData:
         r = record_from_wos(f, start)
         if not r.title or r.year is None:
-            ctx.check_record(r, n, "TI", "PY")
+            ctx.check_record(r, n, "TI", "PY", tag_lines)
         return r
 
 
