@@ -243,8 +243,8 @@ def import_(
                     format=fmt,
                     kind="register" if register else "database",
                     actor=actor,
-                    progress=lambda n, task=task: bar.update(
-                        task, description=f"importing {f.name}: {n} records"
+                    progress=lambda n, task=task, name=f.name: bar.update(
+                        task, description=f"importing {name}: {n} records"
                     ),
                 )
             if as_json:

@@ -4,7 +4,7 @@ are registered by name as entry points in ``pyproject.toml`` and loaded here, in
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from importlib.metadata import entry_points
 
 from metasift.errors import ParameterError
@@ -19,7 +19,7 @@ GROUPS = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def _eps(kind: str) -> dict:
     group = GROUPS[kind]
     return {ep.name: ep for ep in entry_points(group=group)}

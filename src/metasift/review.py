@@ -18,7 +18,7 @@ from metasift import __version__
 from metasift.errors import ProjectError
 from metasift.protocol import TEMPLATE, Protocol, checksum, load_protocol
 from metasift.store import Store
-from metasift.store.models import Decision, Meta, ProtocolVersion, Record, Reference, Source
+from metasift.store.models import Meta, ProtocolVersion, Record, Reference, Source
 
 PROTOCOL_FILE = "protocol.yaml"
 

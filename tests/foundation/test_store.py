@@ -41,7 +41,9 @@ def test_audit_events_keep_before_and_after(db_url):
     store.upgrade()
     with store.write() as s:
         s.add(Meta(key="k", value="v"))
-        Store.audit(s, "ann", "meta.set", "meta", "k", before=None, after={"value": "v", "n": {1, 2}})
+        Store.audit(
+            s, "ann", "meta.set", "meta", "k", before=None, after={"value": "v", "n": {1, 2}}
+        )
     (ev,) = store.events()
     assert (ev.actor, ev.action, ev.entity_id) == ("ann", "meta.set", "k")
     assert ev.after == {"value": "v", "n": [1, 2]}
