@@ -1,0 +1,3 @@
+class RegtestResult: pass
+class LeaveOneOutResult: pass
+class TrimfillResult: pass
