@@ -131,23 +131,22 @@ def flow_d1(a):
     return H if q13 in YPY else S
 
 
-def flow_d2a(a):
+def flow_d2a_part1(a):
     if a["2.1"] in NPN and a["2.2"] in NPN:
-        p1 = L
-    elif a["2.3"] in NPN:
-        p1 = L
-    elif a["2.3"] == "NI":
-        p1 = S
-    elif a["2.4"] in NPN:
-        p1 = S
-    else:
-        p1 = S if a["2.5"] in YPY else H
+        return L
+    if a["2.3"] in NPN:
+        return L
+    if a["2.3"] == "NI":
+        return S
+    if a["2.4"] in NPN:
+        return S
+    return S if a["2.5"] in YPY else H
+
+
+def flow_d2a_part2(a):
     if a["2.6"] in YPY:
-        p2 = L
-    else:
-        p2 = S if a["2.7"] in NPN else H
-    order = [L, S, H]
-    return max(p1, p2, key=order.index)
+        return L
+    return S if a["2.7"] in NPN else H
 
 
 def flow_d2b(a):
@@ -204,7 +203,8 @@ def _judge_parts(parts, answers):
 
 EXHAUSTIVE = [
     ("D1", ("1.1", "1.2", "1.3"), (D1_RULES,), flow_d1),
-    ("D2A", ("2.1", "2.2", "2.3", "2.4", "2.5", "2.6", "2.7"), (D2A_PART1, D2A_PART2), flow_d2a),
+    ("D2A-part1", ("2.1", "2.2", "2.3", "2.4", "2.5"), (D2A_PART1,), flow_d2a_part1),
+    ("D2A-part2", ("2.6", "2.7"), (D2A_PART2,), flow_d2a_part2),
     ("D2B", ("2.1", "2.2", "2.3", "2.4", "2.5", "2.6"), (D2B_RULES,), flow_d2b),
     ("D3", ("3.1", "3.2", "3.3", "3.4"), (D3_RULES,), flow_d3),
     ("D4", ("4.1", "4.2", "4.3", "4.4", "4.5"), (D4_RULES,), flow_d4),
@@ -227,6 +227,23 @@ def test_rob2_every_path_matches_the_flowchart(name, qids, parts, flow):
     every_rule = {r.id for rules in parts for r in rules}
     assert fired_ids == every_rule, every_rule - fired_ids  # every path is reachable
     assert reached == {L, S, H}
+
+
+# One answer set per Part-1 / Part-2 outcome, to check "Domain 2 = worse of the two parts".
+PART1 = {
+    L: {"2.1": "N", "2.2": "N"},
+    S: {"2.1": "Y", "2.2": "Y", "2.3": "NI"},
+    H: {"2.1": "Y", "2.2": "Y", "2.3": "Y", "2.4": "Y", "2.5": "N"},
+}
+PART2 = {L: {"2.6": "Y"}, S: {"2.6": "N", "2.7": "N"}, H: {"2.6": "N", "2.7": "Y"}}
+
+
+@pytest.mark.parametrize("p1", [L, S, H])
+@pytest.mark.parametrize("p2", [L, S, H])
+def test_rob2_domain2_assignment_is_the_worse_of_its_two_parts(p1, p2):
+    order = [L, S, H]
+    j = judge("D2", PART1[p1] | PART2[p2])
+    assert j.suggested == max(p1, p2, key=order.index)
 
 
 def test_rob2_stops_where_the_flowchart_needs_an_answer():

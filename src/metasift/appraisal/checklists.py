@@ -217,10 +217,17 @@ def _nos_scorer(items):
 
     def score(domain: Domain, answers):
         missing = [q.id for q in domain.questions if answers.get(q.id) is None]
-        if missing:
-            return None, "incomplete", missing, None
-        stars = sum(answers[q.id] in stars_for[q.id] for q in domain.questions)
+        stars = sum(answers.get(q.id) in stars_for[q.id] for q in domain.questions)
         good, fair = AHRQ_THRESHOLDS[domain.id]
+        if missing:
+            if stars + len(missing) < fair:  # Poor whatever the missing items would add
+                return (
+                    POOR,
+                    f"AHRQ-{domain.id}-Poor: at most {stars + len(missing)} < {fair} stars",
+                    [],
+                    None,
+                )
+            return None, "incomplete", missing, None
         if stars >= good:
             return GOOD, f"AHRQ-{domain.id}-Good: {stars} >= {good} stars", [], stars
         if stars >= fair:
