@@ -1,0 +1,345 @@
+"""Normalisation of one record into the comparable keys dedup works on.
+
+Everything here is a pure function of one record, so normalisation costs O(n) and the
+result does not depend on input order. Choices (each seen in the labelled sets):
+
+* titles: mojibake repaired (``KÃ¶nig`` -> ``König``), HTML/MathML tags dropped
+  (``5-HT<inf>1A</inf>``), accents folded, Greek letters spelled out (``α`` -> ``alpha``),
+  everything that is not a letter or digit becomes one space. A MEDLINE translated title
+  ``[Effect of ...]`` loses its brackets; ``English title [Original title]`` also yields the
+  part outside and the part inside the brackets as alternative titles.
+* errata, retractions and comments are flagged from the title, conference abstracts from the
+  journal/volume/pages/type fields: they are *different reports* of a study, never merged with
+  the article (see :mod:`metasift.dedup.scoring`).
+* pages: ``221-8`` -> (221, 228); spreadsheet-mangled ``Jul-13`` -> (7, 13); ``e1234`` kept.
+* journals: Embase's ``Neuroscience Bulletin.32 (1) ()(pp 92-98) 2016.Date of ...`` is cut to
+  the name, and volume/issue/pages are taken from it when the own fields are empty.
+* DOIs: every ``10.xxxx/...`` in the field (``S0021-...[pii];10.1016/...[doi]``), lower case,
+  URL prefixes dropped.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from metasift.records import RecordData
+
+_GREEK = {
+    "α": "alpha",
+    "β": "beta",
+    "γ": "gamma",
+    "δ": "delta",
+    "ε": "epsilon",
+    "κ": "kappa",
+    "λ": "lambda",
+    "μ": "mu",
+    "ω": "omega",
+    "θ": "theta",
+    "τ": "tau",
+    "σ": "sigma",
+    "ψ": "psi",
+    "φ": "phi",
+    "χ": "chi",
+    "π": "pi",
+    "ζ": "zeta",
+    "η": "eta",
+    "ι": "iota",
+    "ν": "nu",
+    "ξ": "xi",
+    "ο": "o",
+    "ρ": "rho",
+    "υ": "upsilon",
+}
+_GREEK_RE = re.compile("|".join(_GREEK))
+_TAG_RE = re.compile(r"</?[a-zA-Z][^<>]{0,40}>")
+_NON_ALNUM_RE = re.compile(r"[^0-9a-z]+")
+_NON_ALPHA_RE = re.compile(r"[^a-z]+")
+_BRACKET_RE = re.compile(r"\[([^\[\]]{8,})\]")
+_MONTHS = {
+    m: i + 1
+    for i, m in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+    )
+}
+_DOI_RE = re.compile(r"10\.\d{4,9}/[^\s\[\];,]+", re.I)
+_EMBASE_JOURNAL_RE = re.compile(
+    r"^(?P<name>.*?)\.?(?P<vol>[0-9A-Za-z\- ]*)\s*\((?P<iss>[^)]*)\)\s*\(\)\s*\(pp\s*(?P<pp>[^)]*)\)"
+)
+_ERRATUM_RE = re.compile(
+    r"^(erratum|errata|corrigendum|correction|corrections|retraction|retracted|"
+    r"notice of retraction|expression of concern|withdrawn|author correction|publisher correction)\b"
+    r"|\b(erratum|corrigendum)$"
+)
+# notes that databases append to titles; they say nothing about the work itself
+_NOTE_RE = re.compile(
+    r"\[(?:review|editorial|comment|letter|abstract|english abstract|see comments?|news|"
+    r"\d+ refs?|article in [^\]]*|erratum[^\]]*|retraction[^\]]*|comment[^\]]*|"
+    r"corrected[^\]]*|published erratum[^\]]*|update[^\]]*)(?:\]|$)"
+    r"|\((?:structured|provisional)? ?abstract\)|\(author'?s? transl\)",
+)
+_COMMENT_RE = re.compile(
+    r"^(comment on|comments on|reply|response to|in reply|re |letter to the editor|"
+    r"authors reply|author reply)\b"
+)
+_CONF_RE = re.compile(
+    r"\b(abstracts?|meeting|congress|conference|symposium|proceedings|annual|suppl|supplement)\b"
+)
+_ROMAN = {"i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii"}
+_NUM_TOKEN_RE = re.compile(r"\b(\d+|part [a-z0-9]+)\b")
+
+
+def fix_mojibake(s: str) -> str:
+    """Repair UTF-8 text that was decoded as Latin-1/cp1252 (``KÃ¶nig``); else unchanged."""
+    if "Ã" in s or "â€" in s or "Â" in s:
+        for enc in ("cp1252", "latin-1"):
+            try:
+                return s.encode(enc).decode("utf-8")
+            except (UnicodeEncodeError, UnicodeDecodeError):
+                continue
+    return s
+
+
+def fold(s: str) -> str:
+    """Lower case, accents dropped, Greek letters spelled out, tags dropped."""
+    if not s:
+        return ""
+    s = fix_mojibake(s)
+    s = _TAG_RE.sub("", s)
+    s = _GREEK_RE.sub(lambda m: _GREEK[m.group(0)], s.lower())
+    s = unicodedata.normalize("NFKD", s)
+    s = "".join(c for c in s if not unicodedata.combining(c))
+    return s.replace("&", " and ").replace("ß", "ss")
+
+
+def norm_text(s: str) -> str:
+    """Folded text with only letters/digits, single spaces."""
+    return _NON_ALNUM_RE.sub(" ", fold(s)).strip()
+
+
+def strip_notes(folded_title: str) -> str:
+    """Drop database notes: ``[Review] [53 refs]``, ``[Erratum appears in ...]``,
+    ``(Structured abstract)``."""
+    return _NOTE_RE.sub(" ", folded_title)
+
+
+def title_variants(title: str) -> tuple[str, tuple[str, ...]]:
+    """The main normalised title and alternative forms (outside / inside brackets)."""
+    t = strip_notes(fold(title)).strip()
+    alts: list[str] = []
+    for m in _BRACKET_RE.finditer(t):
+        inner = norm_text(m.group(1))
+        outer = norm_text(t[: m.start()] + " " + t[m.end() :])
+        if len(outer) >= 10:
+            alts.append(outer)
+        if len(inner) >= 10:
+            alts.append(inner)
+    main = _NON_ALNUM_RE.sub(" ", t).strip()
+    # "Original title (English title)": Embase keeps both; the parenthesised part is an alternative
+    m = re.search(r"\(([^()]{20,})\)\s*\.?$", t)
+    if m and m.start() > 20:
+        alts.append(norm_text(m.group(1)))
+        alts.append(norm_text(t[: m.start()]))
+    return main, tuple(a for a in dict.fromkeys(alts) if a != main)
+
+
+def norm_doi(s: str) -> frozenset[str]:
+    """Every DOI in a field, lower case, without URL prefix or trailing punctuation."""
+    if not s:
+        return frozenset()
+    out = set()
+    for m in _DOI_RE.finditer(s.replace("%2F", "/").replace("%2f", "/")):
+        d = m.group(0).lower().rstrip(".)")
+        if len(d) > 8:
+            out.add(d)
+    return frozenset(out)
+
+
+def norm_pmid(s: str) -> str:
+    s = (s or "").strip()
+    return s if s.isdigit() and 1 <= len(s) <= 9 and int(s) > 0 else ""
+
+
+def _page_num(p: str) -> str:
+    p = p.strip().lower()
+    m = re.match(r"^([a-z]{0,2})0*(\d+)", p)
+    if m:
+        return m.group(1) + m.group(2)
+    return p
+
+
+def norm_pages(s: str) -> tuple[str, str]:
+    """(first page, last page) as strings; '' when absent. ``221-8`` -> ('221', '228')."""
+    s = fold(s).strip()
+    if not s or s in {"n/a", "na", "unknown", "-"}:
+        return "", ""
+    # spreadsheet damage: "7-13" stored as the date "Jul-13", "13-Jul" or "2013-07-13"
+    m = re.match(r"^([a-z]{3})-(\d{1,2})$", s)
+    if m and m.group(1) in _MONTHS:
+        s = f"{_MONTHS[m.group(1)]}-{m.group(2)}"
+    m = re.match(r"^(\d{1,2})-([a-z]{3})$", s)
+    if m and m.group(2) in _MONTHS:
+        s = f"{m.group(1)}-{_MONTHS[m.group(2)]}"
+    parts = [p for p in re.split(r"\s*(?:-+|–|—|to)\s*", s, maxsplit=1) if p]
+    if not parts:
+        return "", ""
+    first = _page_num(parts[0])
+    last = _page_num(parts[1]) if len(parts) > 1 else ""
+    if first.isdigit() and last.isdigit() and len(last) < len(first):
+        last = first[: len(first) - len(last)] + last  # 221-8 -> 228
+    return first, last
+
+
+def norm_volume(s: str) -> str:
+    s = fold(s).strip()
+    m = re.search(r"\d+", s)
+    return m.group(0).lstrip("0") or "0" if m else ""
+
+
+def split_embase_journal(journal: str) -> tuple[str, str, str, str]:
+    """``Name.32 (1) ()(pp 92-98) 2016.Date of ...`` -> (name, volume, issue, pages)."""
+    m = _EMBASE_JOURNAL_RE.match(journal)
+    if not m:
+        return journal, "", "", ""
+    return m.group("name").strip(" ."), m.group("vol").strip(), m.group("iss"), m.group("pp")
+
+
+def norm_journal(s: str) -> str:
+    """Journal name as lower-case words (abbreviation dots become word breaks)."""
+    s = fold(s)
+    s = re.split(r"\s*=\s*|\s*:\s*\[", s)[0]  # "Zhonghua ... = Chinese journal of ..." -> first
+    s = s.replace("the ", " ")
+    return _NON_ALNUM_RE.sub(" ", s).strip()
+
+
+_JOURNAL_STOP = {"of", "the", "and", "for", "in", "on", "de", "la", "und", "der", "des", "et"}
+
+
+def journal_tokens(j: str) -> tuple[str, ...]:
+    return tuple(t for t in j.split() if t not in _JOURNAL_STOP)
+
+
+def journals_match(a: tuple[str, ...], b: tuple[str, ...]) -> bool | None:
+    """True if the same journal (equal, or one is an abbreviation of the other: each token a
+    prefix of the matching token, in order), False if clearly different, None if unknown."""
+    if not a or not b:
+        return None
+    if a == b:
+        return True
+    short, long_ = (a, b) if len(a) <= len(b) else (b, a)
+    if len(short) == len(long_):
+        return all(x.startswith(y) or y.startswith(x) for x, y in zip(short, long_))
+    # abbreviation with dropped words: greedy subsequence of prefixes
+    j = 0
+    for tok in short:
+        while j < len(long_) and not long_[j].startswith(tok):
+            j += 1
+        if j == len(long_):
+            return False
+        j += 1
+    return True
+
+
+def family_key(family: str) -> str:
+    """Letters only, lower case, accents folded: ``Vázquez-Martínez`` -> ``vazquezmartinez``."""
+    return _NON_ALPHA_RE.sub("", fold(family))
+
+
+@dataclass(slots=True)
+class Norm:
+    """The comparable form of one record (internal)."""
+
+    title: str
+    title_alts: tuple[str, ...]
+    title_key: str  # title without spaces, for exact blocking
+    title_numbers: frozenset[str]  # numbers / part labels in the title (Part I vs Part II)
+    year: int | None
+    fam1: str
+    fams: tuple[str, ...]
+    authors_key: str
+    journal: tuple[str, ...]
+    volume: str
+    issue: str
+    page1: str
+    page2: str
+    dois: frozenset[str]
+    pmid: str
+    abstract: str
+    erratum: bool
+    comment: bool
+    conference: bool
+    sort_key: tuple  # content-only key: ties broken by content, never by input position
+
+
+def normalize(r: RecordData) -> Norm:
+    title, alts = title_variants(r.title or "")
+    ftitle = norm_text(strip_notes(fold(r.title or "")))
+    erratum = bool(_ERRATUM_RE.search(ftitle))
+    comment = bool(_COMMENT_RE.search(ftitle))
+    words = title.split()
+    nums = frozenset(re.findall(r"\d+", title)) | frozenset(
+        w for w in words if w in _ROMAN and len(words) > 3 and w != "i"
+    )
+    journal_raw, jvol, jiss, jpp = split_embase_journal(r.journal or "")
+    volume = norm_volume(r.volume or jvol)
+    issue = norm_volume(r.issue or jiss)
+    page1, page2 = norm_pages(r.pages or jpp)
+    journal = journal_tokens(norm_journal(journal_raw))
+    fams = tuple(k for k in (family_key(a.family) for a in r.authors[:12]) if k)
+    conf_text = " ".join(
+        [
+            " ".join(journal),
+            norm_text(r.volume or ""),
+            norm_text(r.issue or ""),
+            (r.publication_type or "").lower(),
+        ]
+    )
+    conference = bool(
+        _CONF_RE.search(conf_text)
+        or (r.publication_type or "").lower() in {"inproceedings", "conference", "conf", "abst"}
+        or bool(re.match(r"^s\d", page1))
+    )
+    abstract = norm_text(r.abstract[:600]) if r.abstract else ""
+    norm = Norm(
+        title=title,
+        title_alts=alts,
+        title_key=title.replace(" ", ""),
+        title_numbers=nums,
+        year=r.year,
+        fam1=fams[0] if fams else "",
+        fams=fams,
+        authors_key="".join(fams),
+        journal=journal,
+        volume=volume,
+        issue=issue,
+        page1=page1,
+        page2=page2,
+        dois=norm_doi(r.doi or ""),
+        pmid=norm_pmid(r.pmid or ""),
+        abstract=abstract,
+        erratum=erratum,
+        comment=comment,
+        conference=conference,
+        sort_key=(),
+    )
+    norm.sort_key = (
+        title,
+        r.year or 0,
+        norm.authors_key,
+        " ".join(journal),
+        volume,
+        issue,
+        page1,
+        page2,
+        tuple(sorted(norm.dois)),
+        norm.pmid,
+        abstract,
+        r.title or "",
+        r.journal or "",
+        str([(a.family, a.given) for a in r.authors]),
+        r.doi or "",
+        r.pages or "",
+        r.abstract or "",
+    )
+    return norm

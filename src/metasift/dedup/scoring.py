@@ -1,0 +1,242 @@
+"""Pairwise scoring: the evidence that two records are the same bibliographic record.
+
+The score is a sum of evidence weights in log-odds units (Fellegi-Sunter style), one term per
+field that both records carry; a field missing on either side adds nothing. The weights are
+set by hand from what a field's agreement or disagreement means, then checked on the labelled
+sets (``benchmarks/dedup_bench.py``); they are listed in :data:`WEIGHTS` and stored with every
+result (provenance). A term and its weight are recorded as the link's ``evidence``.
+
+Hard rules (the pair is kept apart whatever the other fields say; ``evidence["rule"]`` names
+the rule that decided):
+
+* ``different-pmid``: both records carry a valid PMID and they differ. A PMID names one
+  PubMed record, so two different PMIDs are two different reports.
+* ``erratum-vs-article``: exactly one of the two is an erratum/correction/retraction notice.
+* ``comment-vs-article``: exactly one of the two is a comment/reply ("Reply to ...").
+
+Soft rules that keep a pair out of the automatic merge (it can still be queued):
+
+* ``conference-vs-article``: one is a conference abstract/proceedings and the other a journal
+  article in another venue (Rathbone: the abstract and the later article are different
+  records). A supplement abstract in the same journal is told apart by its pages (``S42`` vs
+  ``1324``) instead: exports describe one abstract as a "conference" or not inconsistently.
+* ``different-numbers``: the titles carry different numbers ("Part I" vs "Part II", "2015" vs
+  "2016"), as in series and annual updates.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from rapidfuzz import fuzz
+from rapidfuzz.distance import Levenshtein
+
+from metasift.dedup.normalize import Norm, journals_match
+
+# evidence weights (log-odds units); see the module docstring
+WEIGHTS: dict[str, float] = {
+    "title_exact": 9.0,  # normalised titles equal
+    "title_095": 7.0,  # similarity >= 0.95 (typos, punctuation, a missing word)
+    "title_090": 4.5,
+    "title_080": 1.5,
+    "title_060": -3.0,
+    "title_low": -7.0,  # below 0.6: different works unless much else agrees
+    "title_long": 1.0,  # a matching title of 8+ words is rarely shared by two works
+    "title_short": -3.0,  # a matching title of < 4 words ("Editorial introduction") says little
+    "year_equal": 1.0,
+    "year_off1": -0.5,  # online-first vs print year
+    "year_off": -4.0,
+    "author_first_equal": 1.5,
+    "author_first_close": 0.5,  # transliteration / typo (Vishnevskii vs Vishnevski)
+    "author_first_differ": -3.0,
+    "authors_all_close": 1.0,
+    "volume_equal": 1.0,
+    "volume_differ": -2.5,
+    "page_equal": 2.5,
+    "page_differ": -4.0,
+    "last_page_differ": -3.0,  # same first page, different end: a recurring column
+    "issue_differ": -1.5,
+    "journal_equal": 0.5,
+    "journal_differ": -0.5,
+    "doi_equal": 2.5,  # DOIs are shared by chapters/supplements and mistyped: never decisive
+    "doi_differ": -2.5,
+    "pmid_equal": 6.0,
+    "abstract_equal": 2.0,
+    "abstract_differ": -2.5,
+    "conference_vs_article": -4.0,
+    "different_numbers": -5.0,
+}
+
+# The logistic transform that maps summed evidence to the reported score in [0, 1]: the
+# midpoint sits between a good title match (+7) and the corroboration an automatic merge needs.
+SCORE_CENTRE = 9.0
+SCORE_SCALE = 1.5
+
+
+def to_score(weight: float) -> float:
+    return 1.0 / (1.0 + math.exp(-(weight - SCORE_CENTRE) / SCORE_SCALE))
+
+
+def title_similarity(a: Norm, b: Norm) -> float:
+    """Best normalised-Levenshtein similarity over the title forms of both records."""
+    if not a.title or not b.title:
+        return 0.0
+    best = Levenshtein.normalized_similarity(a.title, b.title)
+    if best < 0.95:
+        # one title is the other plus a subtitle, or cut off by the database (200 characters)
+        short, long_ = (a.title, b.title) if len(a.title) <= len(b.title) else (b.title, a.title)
+        if long_.startswith(short) and len(short) >= 20 and short.count(" ") >= 2:
+            best = max(best, 0.95 if len(short) >= 40 else 0.9)
+    if best >= 0.99 or not (a.title_alts or b.title_alts):
+        return best
+    for x in (a.title, *a.title_alts):
+        for y in (b.title, *b.title_alts):
+            if x is a.title and y is b.title:
+                continue
+            best = max(best, Levenshtein.normalized_similarity(x, y))
+    return best
+
+
+_PAGE_RE = re.compile(r"^([a-z]?)(\d+)$")
+
+
+def compare_pages(a: Norm, b: Norm) -> bool | None:
+    """True: same first page; False: page ranges that cannot be the same article; None: no
+    evidence (a page missing or unparseable, or an article number against a page range)."""
+    ma, mb = _PAGE_RE.match(a.page1), _PAGE_RE.match(b.page1)
+    if not ma or not mb:
+        return None
+    if ma.group(1) != mb.group(1):
+        # supplement page S42 vs 1324: different; S42 vs 42: a dropped prefix; e123 vs 45-50:
+        # an article number against a page range, no evidence
+        if {ma.group(1), mb.group(1)} == {"s", ""} and ma.group(2) != mb.group(2):
+            return False
+        return None
+    if a.page1 == b.page1:
+        return True
+    a1, b1 = int(ma.group(2)), int(mb.group(2))
+    a2 = int(a.page2) if a.page2.isdigit() else a1
+    b2 = int(b.page2) if b.page2.isdigit() else b1
+    if a1 <= b2 and b1 <= a2:
+        return None  # overlapping ranges: a first page taken from the end, a typo
+    return False
+
+
+def _subsequence(short: str, long_: str) -> bool:
+    it = iter(long_)
+    return all(c in it for c in short)
+
+
+def names_close(x: str, y: str) -> bool:
+    """Family names that differ only by a particle (``vanschil``/``schil``, ``abdelaziz``/
+    ``aziz``), letters lost to a bad encoding (``talalaj``/``taaaj``) or a typo."""
+    short, long_ = (x, y) if len(x) <= len(y) else (y, x)
+    if len(short) < 3:
+        return False
+    if long_.startswith(short) or long_.endswith(short):
+        return True
+    if len(short) >= 0.6 * len(long_) and _subsequence(short, long_):
+        return True
+    return Levenshtein.normalized_similarity(x, y) >= 0.8
+
+
+def compare(a: Norm, b: Norm) -> tuple[float, dict]:
+    """Summed evidence weight and the evidence dict for one pair. A hard rule sets the weight
+    to ``-inf`` and names itself in ``evidence["rule"]``."""
+    w = WEIGHTS
+    ev: dict = {}
+    total = 0.0
+
+    def add(name: str, value=None):
+        nonlocal total
+        total += w[name]
+        ev[name] = w[name] if value is None else (w[name], value)
+
+    # --- hard rules ------------------------------------------------------------------------
+    if a.pmid and b.pmid and a.pmid != b.pmid:
+        return -math.inf, {"rule": "different-pmid", "pmid": (a.pmid, b.pmid)}
+    if a.erratum != b.erratum:
+        return -math.inf, {"rule": "erratum-vs-article"}
+    if a.comment != b.comment:
+        return -math.inf, {"rule": "comment-vs-article"}
+
+    # --- title -----------------------------------------------------------------------------
+    ts = 1.0 if a.title_key == b.title_key and a.title_key else title_similarity(a, b)
+    ts = round(ts, 4)
+    if ts >= 1.0:
+        add("title_exact", ts)
+    elif ts >= 0.95:
+        add("title_095", ts)
+    elif ts >= 0.90:
+        add("title_090", ts)
+    elif ts >= 0.80:
+        add("title_080", ts)
+    elif ts >= 0.60:
+        add("title_060", ts)
+    elif a.title and b.title:
+        add("title_low", ts)
+    if ts >= 0.95:
+        nwords = min(a.title.count(" "), b.title.count(" ")) + 1
+        if nwords >= 8:
+            add("title_long")
+        elif nwords < 4:
+            add("title_short")
+    if a.title_numbers and b.title_numbers and a.title_numbers != b.title_numbers and ts < 1.0:
+        add("different_numbers", (sorted(a.title_numbers), sorted(b.title_numbers)))
+
+    # --- year ------------------------------------------------------------------------------
+    if a.year and b.year:
+        d = abs(a.year - b.year)
+        add("year_equal" if d == 0 else "year_off1" if d == 1 else "year_off", (a.year, b.year))
+
+    # --- authors ---------------------------------------------------------------------------
+    if a.fam1 and b.fam1:
+        if a.fam1 == b.fam1:
+            add("author_first_equal")
+        elif names_close(a.fam1, b.fam1):
+            add("author_first_close", (a.fam1, b.fam1))
+        else:
+            add("author_first_differ", (a.fam1, b.fam1))
+        if len(a.fams) > 1 and len(b.fams) > 1:
+            if fuzz.ratio(a.authors_key, b.authors_key) >= 90 or (
+                fuzz.partial_ratio(a.authors_key, b.authors_key) >= 95
+            ):
+                add("authors_all_close")
+
+    # --- venue -----------------------------------------------------------------------------
+    if a.volume and b.volume:
+        add("volume_equal" if a.volume == b.volume else "volume_differ", (a.volume, b.volume))
+    pages = compare_pages(a, b)
+    if pages is not None:
+        add("page_equal" if pages else "page_differ", (a.page1, b.page1))
+        if pages and a.page2 and b.page2 and a.page2 != b.page2:
+            add("last_page_differ", (a.page2, b.page2))
+    # issue numbers of 3+ digits are ignored: some exports put a database record number there
+    if a.issue and b.issue and len(a.issue) <= 2 and len(b.issue) <= 2 and a.issue != b.issue:
+        add("issue_differ", (a.issue, b.issue))
+    jm = journals_match(a.journal, b.journal)
+    if jm is not None:
+        add("journal_equal" if jm else "journal_differ")
+    if a.conference != b.conference and jm is not True:
+        add("conference_vs_article")
+        ev["rule"] = "conference-vs-article"
+
+    # --- identifiers -----------------------------------------------------------------------
+    if a.dois and b.dois:
+        add("doi_equal" if a.dois & b.dois else "doi_differ")
+    if a.pmid and b.pmid:  # equal (different PMIDs returned above)
+        add("pmid_equal")
+
+    # --- abstract --------------------------------------------------------------------------
+    if len(a.abstract) >= 100 and len(b.abstract) >= 100:
+        n = min(len(a.abstract), len(b.abstract), 300)
+        s = Levenshtein.normalized_similarity(a.abstract[:n], b.abstract[:n])
+        if s >= 0.85:
+            add("abstract_equal", round(s, 3))
+        elif s < 0.5:
+            add("abstract_differ", round(s, 3))
+
+    if "different_numbers" in ev and "rule" not in ev:
+        ev["rule"] = "different-numbers"
+    return total, ev
