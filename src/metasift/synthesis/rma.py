@@ -535,11 +535,8 @@ def _tau2_intercept(method, y, v, k):
         return t, se
     if method in ("PM", "EB"):
         t = _pm_root(y, v, None, k, p)
-        w = 1.0 / (v + t)
-        sw = w.sum()
-        sw2 = w @ w
-        trpp = sw2 - 2 * (w @ (w * w)) / sw + (sw2 / sw) ** 2
-        return t, math.sqrt(2.0 / trpp)
+        # metafor 3.8's SE for PM/EB: sqrt(2 k^2 / (k - p)) / sum(w) (matched to its output)
+        return t, math.sqrt(2.0 * k * k / (k - p)) / (1.0 / (v + t)).sum()
     # REML / ML: Fisher scoring from the DL estimate
     t = _tau2_intercept("DL", y, v, k)[0]
     reml = method == "REML"
@@ -656,8 +653,7 @@ def _tau2_general(method, y, v, X, k, p):
         return t, se
     if method in ("PM", "EB"):
         t = _pm_root(y, v, X, k, p)
-        P = _pmat(1.0 / (v + t), X)[0]
-        return t, math.sqrt(2.0 / np.sum(P * P.T))
+        return t, math.sqrt(2.0 * k * k / (k - p)) / (1.0 / (v + t)).sum()
     t = _tau2_general("DL", y, v, X, k, p)[0]
     reml = method == "REML"
     for _ in range(MAXITER):
@@ -767,7 +763,8 @@ def rma(
         v = as_float_array(vi, "vi", "rma", k_all)
     X, names = _design(mods, k_all, intercept, mod_names)
     ok = np.isfinite(y) & np.isfinite(v) & np.all(np.isfinite(X), axis=1)
-    if slab is None:  # metafor's default labels: the 1-based row numbers of the input
+    slab_default = slab is None
+    if slab_default:  # metafor's default labels: the 1-based row numbers of the input
         slab = tuple(str(i + 1) for i in range(k_all))
     else:
         slab = tuple(str(s) for s in slab)
@@ -781,10 +778,13 @@ def rma(
         ni = None if ni is None or ni.size != k_all else ni[ok]
     if np.any(v <= 0):
         raise SynthesisError("rma: sampling variances must be positive")
-    return _fit(y, v, X, names, method, test, alpha, slab, measure, ni, btt)
+    return _fit(y, v, X, names, method, test, alpha, slab, measure, ni, btt, slab_default)
 
 
-def _fit(y, v, X, names, method, test, alpha, slab=None, measure=None, ni=None, btt=None):
+def _fit(
+    y, v, X, names, method, test, alpha, slab=None, measure=None, ni=None, btt=None,
+    slab_default=False,
+):  # fmt: skip
     k, p = X.shape
     if k < p or k < 1:
         raise SynthesisError(f"rma: too few studies (k={k}) for {p} coefficient(s)")
@@ -899,6 +899,7 @@ def _fit(y, v, X, names, method, test, alpha, slab=None, measure=None, ni=None, 
         "metasift_version": version(),
         "settings": {"method": method, "test": test, "level": 1 - alpha, "btt": tuple(btt_idx)},
         "input_checksum": checksum(y, v, X),
+        "slab_default": slab_default,
     }
     return RmaResult(
         method=method,
