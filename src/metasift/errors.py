@@ -77,7 +77,12 @@ class ImportFormatError(MetasiftError):
         super().__init__(msg)
 
     def as_problem(self) -> dict:
-        return {"line": self.line, "record": self.record, "field": self.field, "reason": self.reason}
+        return {
+            "line": self.line,
+            "record": self.record,
+            "field": self.field,
+            "reason": self.reason,
+        }
 
 
 class SheetError(MetasiftError):
@@ -86,6 +91,10 @@ class SheetError(MetasiftError):
     def __init__(self, path, problems):
         self.path = str(path)
         self.problems = list(problems)
-        lines = [f"sheet {s!r}, row {r}, column {c!r}: {why}" for s, r, c, why in self.problems[:20]]
+        lines = [
+            f"sheet {s!r}, row {r}, column {c!r}: {why}" for s, r, c, why in self.problems[:20]
+        ]
         more = f"\n  … and {len(self.problems) - 20} more" if len(self.problems) > 20 else ""
-        super().__init__(f"{self.path}: {len(self.problems)} problem(s)\n  " + "\n  ".join(lines) + more)
+        super().__init__(
+            f"{self.path}: {len(self.problems)} problem(s)\n  " + "\n  ".join(lines) + more
+        )

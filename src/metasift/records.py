@@ -51,7 +51,9 @@ class RecordData:
     @classmethod
     def from_dict(cls, d: dict) -> RecordData:
         d = dict(d)
-        d["authors"] = [Author(*a) if not isinstance(a, Author) else a for a in d.get("authors") or []]
+        d["authors"] = [
+            Author(*a) if not isinstance(a, Author) else a for a in d.get("authors") or []
+        ]
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in d.items() if k in known})
 
