@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import numpy as np
@@ -14,6 +15,7 @@ class SynthesisError(MetasiftError, ValueError):
     """Input data cannot be analysed (too few studies, non-positive variances, length mismatch)."""
 
 
+@functools.lru_cache(maxsize=1)
 def version() -> str:
     try:
         from metasift import __version__

@@ -233,7 +233,7 @@ def trimfill(x: RmaResult, side: str | None = None, estimator: str = "L0",
     if estimator == "R0":
         # P(R0 >= k0 + 1) under no missing studies is 2^-(k0+1) (Duval & Tweedie 2000)
         p_k0 = 0.5 ** (k0 + 1)
-    slab = x.slab
+    slab = x.labels
     if k0 > 0 and (x.provenance.get("slab_default", False) or slab is None):
         slab = tuple(f"Study {i + 1}" for i in range(k))
     if k0 > 0:
@@ -321,7 +321,7 @@ def leave1out(x: RmaResult) -> LeaveOneOutResult:
         return np.array([f(r) for r in rows], dtype=float)
 
     fe = x.method in ("FE", "EE")
-    slab = x.slab or tuple(str(i + 1) for i in range(x.k))
+    slab = x.labels
     return LeaveOneOutResult(
         tuple(slab), col(lambda r: r.beta[0]), col(lambda r: r.se[0]), col(lambda r: r.zval[0]),
         col(lambda r: r.pval[0]), col(lambda r: r.ci_lb[0]), col(lambda r: r.ci_ub[0]),

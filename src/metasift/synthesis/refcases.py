@@ -34,7 +34,9 @@ ATOL_CLOSED_FORM = 1e-10
 # on other scales then differ in absolute terms by sqrt (tau) or 100/s^2 (I^2 in %).
 RTOL_ITERATIVE = 1e-8
 ATOL_ITERATIVE = 1e-8
-ATOL_ITERATIVE_BY_KEY = {"tau": 1e-4, "I2": 1e-5, "H2": 1e-7}
+# R^2 (in %) is 100 (tau0^2 - tau^2) / tau0^2 from two iterative fits: their 1e-10 convergence
+# errors are amplified by tau0^2 / (tau0^2 - tau^2) and by 100.
+ATOL_ITERATIVE_BY_KEY = {"tau": 1e-4, "I2": 1e-5, "H2": 1e-7, "R2": 1e-6}
 ITERATIVE_METHODS = {"REML", "ML", "EB", "PM"}
 # metafor 3.8's trimfill refits the filled data with its default control (threshold 1e-5),
 # not the control of the fit it was given, so its tau^2 is converged only to ~1e-6 relative

@@ -12,6 +12,7 @@ the common case and the one the speed goal is set on.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -91,6 +92,11 @@ class RmaResult:
     @property
     def b(self) -> np.ndarray:
         return self.beta
+
+    @property
+    def labels(self) -> tuple:
+        """Study labels: ``slab`` or metafor's default 1..k."""
+        return self.slab if self.slab is not None else tuple(str(i + 1) for i in range(self.k))
 
     @property
     def weights_pct(self) -> np.ndarray:
@@ -214,7 +220,7 @@ class RmaResult:
                 "yi": _lst(self.yi),
                 "vi": _lst(self.vi),
                 "weights_pct": _lst(self.weights_pct),
-                "slab": list(self.slab) if self.slab is not None else None,
+                "slab": list(self.labels),
             },
         }
         if self.ddf is not None:
@@ -350,10 +356,17 @@ def predict(res: RmaResult, newmods=None, transf=None, targs=None, level=None) -
     with ``targs={"ni": ...}``, or a callable). The PI uses sqrt(se^2 + tau^2) with the normal
     quantile (test="z") or t(k-p) (test="knha"); there is none for FE/EE models."""
     alpha = 1 - res.level if level is None else alpha_from_level(level, "predict")
-    if res.test == "knha":
-        crit = float(special.stdtrit(res.k - res.p, 1 - alpha / 2))
-    else:
-        crit = float(-special.ndtri(alpha / 2))
+    crit = _crit(alpha, res.k - res.p if res.test == "knha" else None)
+    if newmods is None and res.int_only and transf is None:
+        b, se0 = float(res.beta[0]), float(res.se[0])
+        one = np.array
+        if res.method in ("FE", "EE"):
+            pil = piu = None
+        else:
+            sp = math.sqrt(se0 * se0 + res.tau2)
+            pil, piu = one([b - crit * sp]), one([b + crit * sp])
+        return PredictResult(one([b]), one([se0]), one([b - crit * se0]), one([b + crit * se0]),
+                             pil, piu, None, 1 - alpha)  # fmt: skip
     if newmods is None:
         if not res.int_only:
             X = res.X
@@ -537,39 +550,59 @@ def _tau2_intercept(method, y, v, k):
         t = _pm_root(y, v, None, k, p)
         # metafor 3.8's SE for PM/EB: sqrt(2 k^2 / (k - p)) / sum(w) (matched to its output)
         return t, math.sqrt(2.0 * k * k / (k - p)) / (1.0 / (v + t)).sum()
-    # REML / ML: Fisher scoring from the DL estimate
-    t = _tau2_intercept("DL", y, v, k)[0]
-    reml = method == "REML"
-    for _ in range(MAXITER):
-        w = 1.0 / (v + t)
-        sw = w.sum()
-        r = y - (w @ y) / sw
-        py = w * r
-        w2 = w * w
-        sw2 = w2.sum()
+    # REML / ML: Newton (REML) or Fisher scoring (ML) from the DL estimate, on power sums
+    return _reml_ml_intercept(method == "REML", y, v, k)
+
+
+_POW = np.array([1.0, 2.0, 3.0])
+
+
+def _power_sums(yc3, v, t):
+    """All sums sum_i w_i^a y_i^b (a = 1..3, b = 0..2) at tau^2 = t in one matrix product."""
+    w = 1.0 / (v + t)
+    return (yc3 @ (w[:, None] ** _POW)).tolist()
+
+
+def _reml_ml_intercept(reml, y, v, k):
+    """tau^2 by Newton-Raphson on the REML (or Fisher scoring on the ML) likelihood of the
+    intercept-only model. Every derivative is a closed form in the power sums of the weights,
+    so an iteration costs two numpy calls. ``y`` is centred first (shift invariance) so the
+    expanded sums do not cancel."""
+    yc = y - y.mean()
+    yc3 = np.vstack((np.ones(k), yc, yc * yc))
+    t = -1.0
+    tau2 = 0.0
+    for it in range(MAXITER):
+        (s1, s2, s3), (a1, b1, c1), (a2, b2, c2) = _power_sums(yc3, v, tau2)
+        mu = a1 / s1
+        wr2 = a2 - mu * a1  # sum w r^2
+        w2r = b1 - mu * s2  # sum w^2 r
+        w2r2 = b2 - 2 * mu * b1 + mu * mu * s2  # y'PPy
+        w3r2 = c2 - 2 * mu * c1 + mu * mu * s3
+        trp = s1 - s2 / s1
+        trpp = s2 - 2 * s3 / s1 + (s2 / s1) ** 2
+        if it == 0:  # DL start from the tau^2 = 0 sums
+            t = tau2 = max(0.0, (wr2 - (k - 1)) / trp)
+            continue
         if reml:
-            trp = sw - sw2 / sw
-            info = sw2 - 2 * (w2 @ w) / sw + (sw2 / sw) ** 2
-            adj = (py @ py - trp) / info
+            score = 0.5 * (w2r2 - trp)
+            hess = -(w3r2 - w2r * w2r / s1) + 0.5 * trpp
+            step = -score / hess if hess < 0 else score / (0.5 * trpp)
         else:
-            adj = (py @ py - sw) / sw2
-        new = t + adj
+            step = (w2r2 - s1) / s2
+        new = tau2 + step
         if new < 0:
-            if t == 0.0:
+            if tau2 == 0.0:
                 break
             new = 0.0
-        if abs(new - t) < THRESHOLD:
-            t = new
+        if abs(new - tau2) < THRESHOLD:
+            tau2 = new
             break
-        t = new
-    w = 1.0 / (v + t)
-    sw = w.sum()
-    sw2 = w @ w
-    if reml:
-        info = sw2 - 2 * (w @ (w * w)) / sw + (sw2 / sw) ** 2
-    else:
-        info = sw2
-    return t, math.sqrt(2.0 / info)
+        tau2 = new
+    (s1, s2, s3), _, _ = _power_sums(yc3, v, tau2)
+    info = (s2 - 2 * s3 / s1 + (s2 / s1) ** 2) if reml else s2
+    del t
+    return tau2, math.sqrt(2.0 / info)
 
 
 def _pmat(w, X):
@@ -761,18 +794,22 @@ def rma(
         v = as_float_array(sei, "sei", "rma", k_all) ** 2
     else:
         v = as_float_array(vi, "vi", "rma", k_all)
-    X, names = _design(mods, k_all, intercept, mod_names)
-    ok = np.isfinite(y) & np.isfinite(v) & np.all(np.isfinite(X), axis=1)
-    slab_default = slab is None
-    if slab_default:  # metafor's default labels: the 1-based row numbers of the input
-        slab = tuple(str(i + 1) for i in range(k_all))
+    if mods is None and intercept:
+        X, names = np.ones((k_all, 1)), ("intrcpt",)
+        ok = np.isfinite(y) & np.isfinite(v)
     else:
+        X, names = _design(mods, k_all, intercept, mod_names)
+        ok = np.isfinite(y) & np.isfinite(v) & np.all(np.isfinite(X), axis=1)
+    slab_default = slab is None
+    if not slab_default:
         slab = tuple(str(s) for s in slab)
         if len(slab) != k_all:
             raise SynthesisError(f"rma: slab has length {len(slab)}, expected {k_all}")
     if ni is not None:
         ni = np.asarray(ni, dtype=float)
     if not ok.all():
+        if slab is None:  # metafor's default labels: the 1-based row numbers of the input
+            slab = tuple(str(i + 1) for i in range(k_all))
         y, v, X = y[ok], v[ok], X[ok]
         slab = None if slab is None else tuple(s for s, o in zip(slab, ok, strict=True) if o)
         ni = None if ni is None or ni.size != k_all else ni[ok]
@@ -788,6 +825,8 @@ def _fit(
     k, p = X.shape
     if k < p or k < 1:
         raise SynthesisError(f"rma: too few studies (k={k}) for {p} coefficient(s)")
+    if p == 1 and names[0] == "intrcpt" and btt is None and k >= 2:
+        return _fit_int(y, v, X, method, test, alpha, slab, measure, ni, slab_default)
     if np.linalg.matrix_rank(X) < p:
         raise SynthesisError("rma: the design matrix is not of full rank")
     int_only = p == 1 and names[0] == "intrcpt"
@@ -945,3 +984,88 @@ def _fit(
         ni=ni,
         provenance=prov,
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _crit(alpha: float, df: int | None) -> float:
+    if df is None:
+        return float(-special.ndtri(alpha / 2))
+    return float(special.stdtrit(df, 1 - alpha / 2))
+
+
+_SQRT1_2 = math.sqrt(0.5)
+
+
+def _fit_int(y, v, X, method, test, alpha, slab, measure, ni, slab_default):
+    """The intercept-only model with scalar arithmetic (the hot path; same fields as _fit)."""
+    k = y.size
+    df = k - 1
+    knha = test == "knha"
+    tau2, se_tau2 = _tau2_intercept(method, y, v, k)
+    vt = v + tau2
+    w = 1.0 / vt
+    sw = float(w.sum())
+    mu = float(w @ y) / sw
+    r = y - mu
+    rss_re = float(w @ (r * r))
+    wf = 1.0 / v
+    swf = float(wf.sum())
+    rf = y - float(wf @ y) / swf
+    qe = float(wf @ (rf * rf))
+    trpf = swf - float(wf @ wf) / swf
+    s2w = rss_re / df if knha else 1.0
+    var_b = s2w / sw
+    se = math.sqrt(var_b)
+    z = mu / se
+    if knha:
+        crit = _crit(alpha, df)
+        pv = float(p_t2(z, df))
+    else:
+        crit = _crit(alpha, None)
+        pv = math.erfc(abs(z) * _SQRT1_2)
+    qep = float(p_chi2(qe, df))
+    s2 = df / trpf
+    fe = method in ("FE", "EE")
+    if fe:
+        if qe > 0:
+            i2 = max(0.0, 100.0 * (qe - df) / qe)
+            h2 = qe / df
+        else:
+            i2, h2 = 0.0, 1.0
+    else:
+        i2 = 100.0 * tau2 / (tau2 + s2)
+        h2 = (tau2 + s2) / s2
+    if knha:
+        qm, qm_df = z * z, (1, df)
+    else:
+        qm, qm_df = z * z, (1,)
+    sum_log = float(np.log(vt).sum())
+    npar = 1 if fe else 2
+    if method == "REML":
+        ll = -0.5 * (df * LOG2PI - math.log(k) + sum_log + math.log(sw) + rss_re)
+        dev = -2.0 * ll
+        n_ic = df
+    else:
+        ll = -0.5 * (k * LOG2PI + sum_log + rss_re)
+        dev = rss_re + sum_log - float(np.log(v).sum())
+        n_ic = k
+    aic = -2 * ll + 2 * npar
+    bic = -2 * ll + npar * math.log(n_ic) if n_ic > 0 else math.nan
+    nn = max(n_ic, npar + 2)
+    aicc = -2 * ll + 2 * npar * nn / (nn - npar - 1)
+    prov = {
+        "metasift_version": version(),
+        "settings": {"method": method, "test": test, "level": 1 - alpha, "btt": (0,)},
+        "input_checksum": checksum(y, v),
+        "slab_default": slab_default,
+    }
+    beta = np.array([mu])
+    sea = np.array([se])
+    return RmaResult(
+        method, test, 1 - alpha, k, 1, ("intrcpt",), beta, sea, np.array([z]), np.array([pv]),
+        np.array([mu - crit * se]), np.array([mu + crit * se]), np.array([[var_b]]),
+        df if knha else None, float(tau2), None if se_tau2 is None else float(se_tau2),
+        float(i2), float(h2), None, qe, df, qep, float(qm), qm_df, float(pv), (1,), float(ll),
+        float(dev), float(aic), float(bic), float(aicc), float(s2), float(s2w), y, v, X, w, True,
+        slab, measure, ni, prov,
+    )  # fmt: skip
