@@ -296,3 +296,19 @@ def test_tools_as_data_for_spreadsheets():
     assert len(TOOLS["rob2"].questions("adhering")) == 21
     assert len(TOOLS["robins_i"].questions("assignment")) == 30
     assert len(TOOLS["jbi_case_series"].questions()) == 10
+
+
+def test_algorithms_as_data():
+    rules = TOOLS["rob2"].rules_to_frame("assignment")
+    assert list(rules.columns) == ["domain", "part", "rule", "condition", "judgement"]
+    # D1 6 rules, D2 Part 1 6 + Part 2 3, D3 5, D4 10, D5 4 (reference spec rob2.md tables).
+    assert rules.groupby("domain").size().to_dict() == {
+        "D1": 6,
+        "D2": 9,
+        "D3": 5,
+        "D4": 10,
+        "D5": 4,
+    }
+    assert rules.iloc[1].condition == "1.2 in {Y, PY} AND 1.1 in {PN, N}"
+    assert len(TOOLS["rob2"].rules_to_frame("adhering").query("domain == 'D2'")) == 4
+    assert TOOLS["robins_i"].rules_to_frame("assignment").empty  # no published algorithm

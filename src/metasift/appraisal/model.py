@@ -25,6 +25,13 @@ ANSWER_LABELS = {
     NI: "No information",
     NA: "Not applicable",
 }
+_ORDER = (Y, PY, PN, N, NI, NA)
+
+
+def _answer_order(a: str):
+    return (_ORDER.index(a), a) if a in _ORDER else (len(_ORDER), a)
+
+
 YPY = frozenset({Y, PY})
 NPN = frozenset({N, PN})
 YPYNI = frozenset({Y, PY, NI})
@@ -229,6 +236,33 @@ class Tool:
                     }
                 )
         return pd.DataFrame(rows)
+
+    def rules_to_frame(self, effect: str | None = None) -> pd.DataFrame:
+        """The published algorithm as a table: one row per rule, in evaluation order (first
+        match wins within a part; a domain with several parts takes the worst part)."""
+        rows = []
+        for d in self.domains:
+            _, parts = d.for_effect(effect if d.variants else None)
+            for p, rules in enumerate(parts, start=1):
+                for r in rules:
+                    cond = " AND ".join(
+                        ("either of " if c.quantifier == "any" and len(c.questions) > 1 else "")
+                        + " & ".join(c.questions)
+                        + " in {"
+                        + ", ".join(sorted(c.answers, key=_answer_order))
+                        + "}"
+                        for c in r.clauses
+                    )
+                    rows.append(
+                        {
+                            "domain": d.id,
+                            "part": p,
+                            "rule": r.id,
+                            "condition": cond,
+                            "judgement": r.judgement,
+                        }
+                    )
+        return pd.DataFrame(rows, columns=["domain", "part", "rule", "condition", "judgement"])
 
 
 @dataclass(frozen=True)
