@@ -10,7 +10,10 @@ worked by hand from the Handbook formulas in the comments.
 from __future__ import annotations
 
 import dataclasses
+import math
+import types
 
+import numpy as np
 import pytest
 
 from metasift.certainty import (
@@ -18,6 +21,7 @@ from metasift.certainty import (
     Rating,
     corresponding_risk,
     grade,
+    relative_effect_from,
     sof_row,
     sof_table,
     start_level,
@@ -259,3 +263,48 @@ def test_sof_table_frame_and_footnotes():
     assert t.summary().startswith("IVIG compared")
     with pytest.raises(ParameterError):
         sof_table([{"outcome": "x"}])
+
+
+# ---- from a fitted synthesis result --------------------------------------------------------
+# Stand-ins with the fields of metasift.synthesis RmaResult / MHResult (metafor's names), so
+# these tests do not depend on the synthesis engine's state. Values: metafor's dat.bcg,
+# rma(measure="RR", ai=tpos, bi=tneg, ci=cpos, di=cneg, data=dat.bcg), REML:
+# estimate -0.7145, ci.lb -1.0669, ci.ub -0.3622 (metafor documentation example).
+
+
+def _fit(**kw):
+    base = {
+        "measure": "RR",
+        "level": 0.95,
+        "beta": np.array([-0.7145]),
+        "ci_lb": np.array([-1.0669]),
+        "ci_ub": np.array([-0.3622]),
+    }
+    return types.SimpleNamespace(**(base | kw))
+
+
+def test_relative_effect_from_a_pooled_fit():
+    est, lb, ub, m = relative_effect_from(_fit())
+    assert m == "RR"
+    assert (est, lb, ub) == pytest.approx((math.exp(-0.7145), math.exp(-1.0669), math.exp(-0.3622)))
+    assert est == pytest.approx(0.4894, abs=1e-4)  # metafor predict(res, transf=exp): 0.4894
+    # rma_mh / rma_peto results carry floats; Peto's log OR is reported as an OR.
+    assert relative_effect_from(_fit(measure="PETO", beta=0.0, ci_lb=-0.1, ci_ub=0.1))[3] == "OR"
+    assert relative_effect_from(
+        _fit(measure="RD", beta=-0.05, ci_lb=-0.08, ci_ub=-0.02, level=95)
+    ) == (-0.05, -0.08, -0.02, "RD")
+    r = sof_row("TB cases", 13, 357347, relative_effect_from(_fit()), 0.01, None)
+    assert r.intervention_per_1000 == (5, 3, 7)  # 1000 x 0.01 x (0.489, 0.344, 0.696)
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"measure": "SMD"}, "measure"),
+        ({"level": 0.9}, "level"),
+        ({"beta": [0.1, 0.2], "ci_lb": [0, 0], "ci_ub": [1, 1]}, "meta-regression"),
+    ],
+)
+def test_relative_effect_from_rejects_what_a_sof_cannot_show(kw, match):
+    with pytest.raises(ParameterError, match=match):
+        relative_effect_from(_fit(**kw))

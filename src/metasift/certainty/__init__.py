@@ -230,6 +230,45 @@ def corresponding_risk(acr: float, effect: float, measure: str) -> float:
     return min(max(acr + effect, 0.0), 1.0)
 
 
+# metafor measure codes whose pooled estimate is a log ratio, and the SoF measure they give.
+_LOG_RATIO = {"RR": "RR", "OR": "OR", "PETO": "OR", "HR": "HR"}
+
+
+def relative_effect_from(result) -> tuple[float, float, float, str]:
+    """``(estimate, ci_lb, ci_ub, measure)`` for :func:`sof_row` from a fitted synthesis result
+    (``rma``, ``rma_mh``, ``rma_peto``: anything with metafor's ``measure``, ``beta``,
+    ``ci_lb``, ``ci_ub``). Log ratios (RR, OR, PETO) are back-transformed with exp; RD is
+    used as is. Only intercept-only (pooled) fits are accepted, and only at the 95% level
+    (the SoF table reports 95% CIs)."""
+    func = "relative_effect_from"
+    measure = getattr(result, "measure", None)
+    if measure not in (*_LOG_RATIO, "RD"):
+        raise ParameterError("measure", func, [*_LOG_RATIO, "RD"], measure)
+    level = getattr(result, "level", 95)
+    if abs(float(level) - (95 if float(level) > 1 else 0.95)) > 1e-9:
+        raise ParameterError("level", func, [95], level)
+
+    def scalar(name):
+        v = getattr(result, name)
+        try:
+            vals = [float(x) for x in v]
+        except TypeError:
+            return float(v)
+        if len(vals) != 1:
+            raise ParameterError(
+                "result",
+                func,
+                None,
+                f"{len(vals)} coefficients (a meta-regression); pass a pooled, intercept-only fit",
+            )
+        return vals[0]
+
+    b, lb, ub = scalar("beta"), scalar("ci_lb"), scalar("ci_ub")
+    if measure == "RD":
+        return b, lb, ub, "RD"
+    return math.exp(b), math.exp(lb), math.exp(ub), _LOG_RATIO[measure]
+
+
 @dataclass(frozen=True)
 class SofRow:
     """One summary-of-findings row. Risks are proportions; ``per_1000`` fields are rounded
@@ -448,6 +487,7 @@ __all__ = [
     "SofTable",
     "corresponding_risk",
     "grade",
+    "relative_effect_from",
     "sof_row",
     "sof_table",
     "start_level",
