@@ -96,7 +96,7 @@ def evaluate(groups_pred, groups_true) -> Metrics:
         )
     n = len(true)
     n_true_unique = len(set(true))
-    cells = Counter(zip(pred, true))
+    cells = Counter(zip(pred, true, strict=True))
     clusters: dict = {}
     for (p, _t), c in cells.items():
         clusters.setdefault(p, []).append(c)

@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import re
+from collections import defaultdict
 from pathlib import Path
 
 from metasift.errors import ImportFormatError
@@ -114,7 +115,8 @@ def load_benchmark_csv(path) -> tuple[list[RecordData], list[str]]:
     records: list[RecordData] = []
     truth: list[str] = []
     for i, row in enumerate(reader):
-        g = lambda k: (row.get(k) or "").strip()  # noqa: E731
+        row = {k: (v or "").strip() for k, v in row.items() if k}
+        g = defaultdict(str, row).__getitem__
         y = g("year")
         m = re.search(r"\d{4}", y)
         journal = g("journal") or g("booktitle")
@@ -132,7 +134,7 @@ def load_benchmark_csv(path) -> tuple[list[RecordData], list[str]]:
                 pmid=g("pmid"),
                 issn=g("isbn"),
                 publication_type=g("entry_type"),
-                raw={k: [v] for k, v in row.items() if k and v},
+                raw={k: [v] for k, v in row.items() if v},
                 line=i + 2,
             )
         )

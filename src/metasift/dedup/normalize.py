@@ -83,8 +83,9 @@ _COMMENT_RE = re.compile(
     r"^(comment on|comments on|reply|response to|in reply|re |letter to the editor|"
     r"authors reply|author reply)\b"
 )
+# "proceedings" alone is not a sign (Proceedings of the National Academy of Sciences)
 _CONF_RE = re.compile(
-    r"\b(abstracts?|meeting|congress|conference|symposium|proceedings|annual|suppl|supplement)\b"
+    r"\b(abstracts?|meeting|meetingabstracts|congress|conference|symposium|suppl|supplement)\b"
 )
 _ROMAN = {"i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii"}
 _NUM_TOKEN_RE = re.compile(r"\b(\d+|part [a-z0-9]+)\b")
@@ -105,8 +106,11 @@ def fold(s: str) -> str:
     """Lower case, accents dropped, Greek letters spelled out, tags dropped."""
     if not s:
         return ""
+    if "<" in s:
+        s = _TAG_RE.sub("", s)
+    if s.isascii():
+        return s.lower().replace("&", " and ")
     s = fix_mojibake(s)
-    s = _TAG_RE.sub("", s)
     s = _GREEK_RE.sub(lambda m: _GREEK[m.group(0)], s.lower())
     s = unicodedata.normalize("NFKD", s)
     s = "".join(c for c in s if not unicodedata.combining(c))
@@ -121,6 +125,8 @@ def norm_text(s: str) -> str:
 def strip_notes(folded_title: str) -> str:
     """Drop database notes: ``[Review] [53 refs]``, ``[Erratum appears in ...]``,
     ``(Structured abstract)``."""
+    if "[" not in folded_title and "(" not in folded_title:
+        return folded_title
     return _NOTE_RE.sub(" ", folded_title)
 
 
@@ -220,20 +226,28 @@ def journal_tokens(j: str) -> tuple[str, ...]:
     return tuple(t for t in j.split() if t not in _JOURNAL_STOP)
 
 
+def _abbreviates(abbr: str, word: str) -> bool:
+    """``natl`` abbreviates ``national``: same first letter, letters in order."""
+    if abbr == word:
+        return True
+    if not abbr or not word or abbr[0] != word[0] or len(abbr) > len(word):
+        return False
+    it = iter(word)
+    return all(c in it for c in abbr)
+
+
 def journals_match(a: tuple[str, ...], b: tuple[str, ...]) -> bool | None:
-    """True if the same journal (equal, or one is an abbreviation of the other: each token a
-    prefix of the matching token, in order), False if clearly different, None if unknown."""
+    """True if the same journal (equal, or one abbreviates the other token by token, in order,
+    allowing dropped words: ``proc natl acad sci`` / ``proceedings national academy sciences``),
+    False if clearly different, None if unknown."""
     if not a or not b:
         return None
     if a == b:
         return True
-    short, long_ = (a, b) if len(a) <= len(b) else (b, a)
-    if len(short) == len(long_):
-        return all(x.startswith(y) or y.startswith(x) for x, y in zip(short, long_))
-    # abbreviation with dropped words: greedy subsequence of prefixes
+    short, long_ = (a, b) if sum(map(len, a)) <= sum(map(len, b)) else (b, a)
     j = 0
     for tok in short:
-        while j < len(long_) and not long_[j].startswith(tok):
+        while j < len(long_) and not _abbreviates(tok, long_[j]):
             j += 1
         if j == len(long_):
             return False
@@ -274,7 +288,7 @@ class Norm:
 
 def normalize(r: RecordData) -> Norm:
     title, alts = title_variants(r.title or "")
-    ftitle = norm_text(strip_notes(fold(r.title or "")))
+    ftitle = _NON_ALNUM_RE.sub(" ", strip_notes(fold(r.title or ""))).strip()
     erratum = bool(_ERRATUM_RE.search(ftitle))
     comment = bool(_COMMENT_RE.search(ftitle))
     words = title.split()
@@ -285,6 +299,8 @@ def normalize(r: RecordData) -> Norm:
     volume = norm_volume(r.volume or jvol)
     issue = norm_volume(r.issue or jiss)
     page1, page2 = norm_pages(r.pages or jpp)
+    if r.year and page1 == str(r.year):  # the year exported into the pages field
+        page1, page2 = norm_pages(jpp) if jpp else ("", "")
     journal = journal_tokens(norm_journal(journal_raw))
     fams = tuple(k for k in (family_key(a.family) for a in r.authors[:12]) if k)
     conf_text = " ".join(
@@ -300,7 +316,7 @@ def normalize(r: RecordData) -> Norm:
         or (r.publication_type or "").lower() in {"inproceedings", "conference", "conf", "abst"}
         or bool(re.match(r"^s\d", page1))
     )
-    abstract = norm_text(r.abstract[:600]) if r.abstract else ""
+    abstract = norm_text(r.abstract[:400]) if r.abstract else ""
     norm = Norm(
         title=title,
         title_alts=alts,
@@ -337,9 +353,8 @@ def normalize(r: RecordData) -> Norm:
         abstract,
         r.title or "",
         r.journal or "",
-        str([(a.family, a.given) for a in r.authors]),
+        "|".join(f"{a.family},{a.given}" for a in r.authors),
         r.doi or "",
         r.pages or "",
-        r.abstract or "",
     )
     return norm

@@ -141,6 +141,15 @@ def names_close(x: str, y: str) -> bool:
     return Levenshtein.normalized_similarity(x, y) >= 0.8
 
 
+def _strong_ids(a: Norm, b: Norm) -> bool:
+    return bool(
+        (a.dois and a.dois & b.dois)
+        or (a.pmid and a.pmid == b.pmid)
+        or (a.page1 and a.page1 == b.page1)
+        or (a.title_alts or b.title_alts)
+    )
+
+
 def compare(a: Norm, b: Norm) -> tuple[float, dict]:
     """Summed evidence weight and the evidence dict for one pair. A hard rule sets the weight
     to ``-inf`` and names itself in ``evidence["rule"]``."""
@@ -164,6 +173,10 @@ def compare(a: Norm, b: Norm) -> tuple[float, dict]:
     # --- title -----------------------------------------------------------------------------
     ts = 1.0 if a.title_key == b.title_key and a.title_key else title_similarity(a, b)
     ts = round(ts, 4)
+    if ts < 0.6 and a.title and b.title and not _strong_ids(a, b):
+        # dissimilar titles and no shared identifier or locator: the other fields together
+        # (at most +7) cannot lift title_low (-7) to the review queue; stop here (speed)
+        return w["title_low"], {"title_low": (w["title_low"], ts)}
     if ts >= 1.0:
         add("title_exact", ts)
     elif ts >= 0.95:
