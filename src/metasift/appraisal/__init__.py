@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from types import MappingProxyType
 
 from metasift.appraisal import checklists, rob2, robins_i
 from metasift.appraisal.model import (
     ANSWER_LABELS,
-    NA,
     AppraisalError,
     Assessment,
     Clause,
@@ -77,7 +77,7 @@ def _normalise(q: Question, value, func: str) -> str:
     for opt in q.options:
         if s.lower() == opt.lower() or s.lower() == ANSWER_LABELS.get(opt, opt).lower():
             return opt
-    if q.options == checklists._JBI_OPTS:
+    if q.options == checklists.JBI_OPTIONS:
         alias = {"y": "Yes", "n": "No", "u": "Unclear", "na": "Not applicable"}.get(s.lower())
         if alias:
             return alias
@@ -193,7 +193,7 @@ def assess(
     return Assessment(
         tool=tool.name,
         effect=effect,
-        answers=dict(given),
+        answers=MappingProxyType(dict(given)),
         domains=domains,
         overall=Judgement(None, level, rule, level),
         missing=_collect_missing(domains),
@@ -276,7 +276,3 @@ def overall_from_domains(
             raise ParameterError(f"judgement for {d}", func, list(tool.judgement_names), v)
     level, rule, _ = tool.overall(dj, key_domains=key_domains)
     return Judgement(None, level, rule, level)
-
-
-# Re-exported for users who build answers programmatically.
-NOT_APPLICABLE = NA

@@ -300,7 +300,7 @@ JBI_ITEMS = (
     "Was there clear reporting of the presenting site(s)/clinic(s) demographic information?",
     "Was statistical analysis appropriate?",
 )
-_JBI_OPTS = (JBI_YES, JBI_NO, JBI_UNCLEAR, JBI_NA)
+JBI_OPTIONS = (JBI_YES, JBI_NO, JBI_UNCLEAR, JBI_NA)
 
 
 def _jbi_score(domain: Domain, answers):
@@ -324,7 +324,7 @@ JBI_CASE_SERIES = Tool(
     name="jbi_case_series",
     label="JBI critical appraisal checklist for case series",
     domains=tuple(
-        Domain(f"Q{i}", text, (Question(f"Q{i}", text, _JBI_OPTS),), short=f"Q{i}")
+        Domain(f"Q{i}", text, (Question(f"Q{i}", text, JBI_OPTIONS),), short=f"Q{i}")
         for i, text in enumerate(JBI_ITEMS, start=1)
     ),
     levels=JBI_LEVELS,
