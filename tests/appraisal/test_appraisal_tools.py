@@ -312,3 +312,23 @@ def test_algorithms_as_data():
     assert rules.iloc[1].condition == "1.2 in {Y, PY} AND 1.1 in {PN, N}"
     assert len(TOOLS["rob2"].rules_to_frame("adhering").query("domain == 'D2'")) == 4
     assert TOOLS["robins_i"].rules_to_frame("assignment").empty  # no published algorithm
+
+
+def test_assessments_to_frame_long_table():
+    from metasift.appraisal import assessments_to_frame
+
+    a = assess("rob2", {"1.2": "N"}, effect="assignment")
+    b = apply_override(a, "D1", "Some concerns", "reason", reviewer="JL")
+    df = assessments_to_frame({"S1": a, "S2": b})
+    assert len(df) == 12 and list(df.columns[:3]) == ["study", "tool", "effect"]
+    row = df[(df.study == "S2") & (df.domain == "D1")].iloc[0]
+    assert (row.suggested, row.judgement, row.reviewer, row.rule) == (
+        "High",
+        "Some concerns",
+        "JL",
+        "D1-1",
+    )
+    with pytest.raises(ParameterError):
+        assessments_to_frame({})
+    with pytest.raises(ParameterError):
+        assessments_to_frame({"S1": {"D1": "Low"}})

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from types import MappingProxyType
 
+import pandas as pd
+
 from metasift.appraisal import checklists, rob2, robins_i
 from metasift.appraisal.model import (
     ANSWER_LABELS,
@@ -56,6 +58,7 @@ __all__ = [
     "Tool",
     "apply_override",
     "assess",
+    "assessments_to_frame",
     "get_tool",
     "overall_from_domains",
 ]
@@ -276,3 +279,23 @@ def overall_from_domains(
             raise ParameterError(f"judgement for {d}", func, list(tool.judgement_names), v)
     level, rule, _ = tool.overall(dj, key_domains=key_domains)
     return Judgement(None, level, rule, level)
+
+
+def assessments_to_frame(assessments_by_study: Mapping[str, Assessment]) -> pd.DataFrame:
+    """Long table of many assessments: one row per study x domain (plus ``Overall``), with the
+    suggestion, the rule that fired, the final judgement and any override (for the store, a
+    report table or a spreadsheet)."""
+    frames = []
+    for study, a in assessments_by_study.items():
+        if not isinstance(a, Assessment):
+            raise ParameterError(
+                f"assessment of {study!r}", "assessments_to_frame", None, type(a).__name__
+            )
+        f = a.to_frame()
+        f.insert(0, "study", study)
+        f.insert(1, "tool", a.tool)
+        f.insert(2, "effect", a.effect)
+        frames.append(f)
+    if not frames:
+        raise ParameterError("assessments_by_study", "assessments_to_frame", None, "empty")
+    return pd.concat(frames, ignore_index=True)
