@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -55,6 +56,7 @@ _TEXT_SUFFIXES = {
 _MIN_CONFIDENCE = 0.3
 
 
+@lru_cache(maxsize=1)
 def _readers() -> dict[str, type]:
     return {name: plugins.load("readers", name) for name in plugins.names("readers")}
 

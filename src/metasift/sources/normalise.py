@@ -290,12 +290,12 @@ def latex_to_text(s: str) -> str:
         s = _LATEX_SYMBOL.sub(lambda m: _SYMBOLS[m.group(1)], s)
         s = _LATEX_ESC.sub(lambda m: _ESC_HOLD.get(m.group(1), m.group(1)), s)
         s = _LATEX_CMD.sub("", s)
+    if "--" in s:
+        s = s.replace("---", "—").replace("--", "–")
     if "{" in s or "}" in s:
         s = s.replace("{", "").replace("}", "")
     if "\x01" in s or "\x02" in s:
         s = s.replace("\x01", "{").replace("\x02", "}")
-    if "--" in s:
-        s = s.replace("---", "—").replace("--", "–")
     if "~" in s:
         s = s.replace("~", " ")
     return unicodedata.normalize("NFC", s) if not s.isascii() else s

@@ -190,13 +190,16 @@ def _write_csv(records, anns, fh) -> None:
 
 
 _BIB_ESC = re.compile(r"([\\{}])")
+_DOUBLE_DASH = re.compile(r"-(?=-)")
 
 
 def _bib(s) -> str:
     """A value safe inside ``{...}``: braces and backslashes escaped, ``--`` kept literal."""
     s = _one_line(s)
     s = _BIB_ESC.sub(lambda m: "\\" + m.group(1) if m.group(1) != "\\" else "\\textbackslash{}", s)
-    return s.replace("--", "-{}-").replace("~", "\\textasciitilde{}")
+    if "--" in s:
+        s = _DOUBLE_DASH.sub("-{}", s)
+    return s
 
 
 def _bibkey(r: RecordData, i: int, used: set) -> str:
@@ -221,12 +224,11 @@ def _write_bibtex(records, anns, fh) -> None:
 
         put("title", r.title)
         if r.authors:
-            put(
-                "author",
-                " and ".join(
-                    f"{a.family}, {a.given}" if a.given else f"{{{a.family}}}" for a in r.authors
-                ),
+            names = " and ".join(
+                f"{_bib(a.family)}, {_bib(a.given)}" if a.given else f"{{{_bib(a.family)}}}"
+                for a in r.authors
             )
+            fields.append(f"  author = {{{names}}}")
         put("year", r.year if r.year is not None else "")
         put("journal", r.journal)
         put("volume", r.volume)
