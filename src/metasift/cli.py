@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import typer.core
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from metasift import __version__
@@ -26,6 +28,30 @@ protocol_app = typer.Typer(
     help="Check and show the review protocol (protocol.yaml).", no_args_is_help=True
 )
 app.add_typer(protocol_app, name="protocol")
+
+
+class DefaultGroup(typer.core.TyperGroup):
+    """A command group that runs its ``run`` command when the first argument is not a subcommand,
+    so ``metasift dedup DIR`` and ``metasift dedup review DIR`` both work."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+dedup_app = typer.Typer(
+    cls=DefaultGroup,
+    no_args_is_help=True,
+    help="Find duplicate records (`metasift dedup DIR`), review the uncertain pairs, undo a merge.",
+)
+app.add_typer(dedup_app, name="dedup")
+screen_app = typer.Typer(
+    cls=DefaultGroup,
+    no_args_is_help=True,
+    help="Screen references (`metasift screen DIR --stage … --reviewer …`), conflicts, agreement, stopping.",
+)
+app.add_typer(screen_app, name="screen")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -295,6 +321,404 @@ def sources(directory: DirArg, db: DbOpt = None, as_json: JsonOpt = False):
             str(d["id"]), d["database"], d["searched"], d["file"], d["format"], str(d["records"])
         )
     out.print(t)
+
+
+# -- dedup -------------------------------------------------------------------------------------
+@dedup_app.command("run")
+def dedup_run(
+    directory: DirArg,
+    db: DbOpt = None,
+    actor: ActorOpt = None,
+    auto_threshold: Annotated[
+        float | None, typer.Option(help="Score for an automatic merge (default: the library's).")
+    ] = None,
+    review_threshold: Annotated[
+        float | None, typer.Option(help="Score from which a pair is queued for a reviewer.")
+    ] = None,
+    as_json: JsonOpt = False,
+):
+    """Deduplicate the project's records: merge sure duplicates, queue uncertain pairs."""
+    with _open(directory, db, actor) as review:
+        rep = review.dedup(
+            actor=actor, auto_threshold=auto_threshold, review_threshold=review_threshold
+        )
+    if as_json:
+        print(json.dumps(rep.to_dict()))
+        return
+    err.print(rep.summary)
+    if rep.queued:
+        err.print(f"{rep.queued} uncertain pairs: run `metasift dedup review {directory}`")
+
+
+def _pair_table(pair) -> Table:
+    from metasift.records import Author
+
+    t = Table(title=f"Candidate pair #{pair.link_id} (score {pair.score:.3f})", show_lines=True)
+    t.add_column("field")
+    t.add_column(f"record {pair.a.id} ({pair.a.source_database})")
+    t.add_column(f"record {pair.b.id} ({pair.b.source_database})")
+    for f in ("title", "authors", "year", "journal", "volume", "issue", "pages", "doi", "pmid"):
+        va, vb = getattr(pair.a, f), getattr(pair.b, f)
+        if f == "authors":
+            va = "; ".join(str(Author(*x)) for x in (va or [])[:6])
+            vb = "; ".join(str(Author(*x)) for x in (vb or [])[:6])
+        va, vb = "" if va is None else str(va), "" if vb is None else str(vb)
+        style = "" if va.strip().lower() == vb.strip().lower() else "bold yellow"
+        t.add_row(
+            f,
+            f"[{style}]{escape(va)}[/]" if style else escape(va),
+            f"[{style}]{escape(vb)}[/]" if style else escape(vb),
+        )
+    return t
+
+
+@dedup_app.command("review")
+def dedup_review(directory: DirArg, db: DbOpt = None, actor: ActorOpt = None):
+    """Walk the queue of uncertain pairs: m = merge, a = keep apart, s = skip, q = quit."""
+    from metasift.review import default_actor
+
+    who = actor or default_actor()
+    with _open(directory, db, actor) as review:
+        pairs = review.dedup_queue()
+        if not pairs:
+            err.print("no uncertain pairs in the queue")
+            return
+        done = 0
+        for i, pair in enumerate(pairs, 1):
+            out.print(_pair_table(pair))
+            while True:
+                answer = typer.prompt(
+                    f"[{i}/{len(pairs)}] m = merge, a = keep apart, s = skip, q = quit", default="s"
+                )
+                answer = answer.strip().lower()[:1]
+                if answer in ("m", "a", "s", "q"):
+                    break
+            if answer == "q":
+                break
+            if answer == "s":
+                continue
+            review.dedup_decide(pair.link_id, "merge" if answer == "m" else "apart", who)
+            done += 1
+        err.print(f"{done} pairs decided; {len(review.dedup_queue())} left in the queue")
+
+
+@dedup_app.command("undo")
+def dedup_undo(
+    directory: DirArg,
+    group: Annotated[int, typer.Argument(help="The reference (group) id whose merges to undo.")],
+    db: DbOpt = None,
+    actor: ActorOpt = None,
+):
+    """Undo the merges into one reference: its records go back where they were."""
+    with _open(directory, db, actor) as review:
+        moved = review.dedup_undo(group, actor=actor)
+    err.print(f"reference #{group}: {len(moved)} records moved back ({', '.join(map(str, moved))})")
+
+
+# -- screening ---------------------------------------------------------------------------------
+StageOpt = Annotated[str, typer.Option("--stage", help="title_abstract or full_text.")]
+
+
+def _highlight(text: str, protocol):
+    from rich.text import Text
+
+    t = Text(text or "")
+    t.highlight_words(protocol.screening.keywords_include, "bold green", case_sensitive=False)
+    t.highlight_words(protocol.screening.keywords_exclude, "bold red", case_sensitive=False)
+    return t
+
+
+@screen_app.command("run")
+def screen_run(
+    directory: DirArg,
+    reviewer: Annotated[
+        str, typer.Option("--reviewer", help="Who is screening (a protocol reviewer).")
+    ],
+    stage: StageOpt = "title_abstract",
+    db: DbOpt = None,
+    limit: Annotated[int | None, typer.Option(help="Stop after this many decisions.")] = None,
+):
+    """Screen references one by one, the most relevant first (active learning).
+
+    Keys (then Enter): i = include, e = exclude (then pick a reason), m = maybe, r = not retrieved
+    (full text), n = add a note to the next decision, b = back (undo your last decision), q = quit."""
+    from metasift.workflow.screening_stage import ScreeningQueue
+
+    with _open(directory, db, reviewer) as review:
+        q = ScreeningQueue(review, stage, reviewer)
+        reasons = review.protocol.exclusion_reasons(stage)
+        n = 0
+        note = ""
+        while limit is None or n < limit:
+            cand = q.next()
+            if cand is None:
+                err.print(f"nothing left for {reviewer} at {stage}")
+                break
+            ref = cand.reference
+            out.rule(
+                f"reference #{ref.id} · rank {cand.rank + 1} · model trained on {cand.model_labels} labels"
+            )
+            out.print(_highlight(ref.title, review.protocol), style="bold")
+            authors = "; ".join(f"{a[0]}, {a[1]}".strip(", ") for a in (ref.authors or [])[:6])
+            out.print(f"{authors} · {ref.journal} · {ref.year or 'n.d.'}", highlight=False)
+            out.print(_highlight(ref.abstract or "(no abstract)", review.protocol))
+            keys = "i include · e exclude · m maybe" + (
+                " · r not retrieved" if stage == "full_text" else ""
+            )
+            answer = typer.prompt(f"{keys} · n note · b back · q quit").strip().lower()[:1]
+            if answer == "q":
+                break
+            if answer == "n":
+                note = typer.prompt("note")
+                continue
+            if answer == "b":
+                last = review.undo(stage, reviewer)
+                err.print(
+                    f"undid your decision on #{last.reference_id}" if last else "nothing to undo"
+                )
+                q.decided()
+                continue
+            decision = {"i": "include", "e": "exclude", "m": "maybe", "r": "not_retrieved"}.get(
+                answer
+            )
+            if decision is None or (decision == "not_retrieved" and stage != "full_text"):
+                err.print("unknown key")
+                continue
+            reason = ""
+            if decision == "exclude" and reasons:
+                for k, r in enumerate(reasons, 1):
+                    err.print(f"  {k}. {r}")
+                required = review.protocol.screening.reason_required(stage)
+                pick = typer.prompt(
+                    "reason number" + ("" if required else " (Enter: none)"),
+                    default="" if not required else None,
+                    show_default=False,
+                )
+                if pick.strip():
+                    if not pick.strip().isdigit() or not 1 <= int(pick) <= len(reasons):
+                        err.print("no such reason")
+                        continue
+                    reason = reasons[int(pick) - 1]
+            review.decide(ref.id, stage, reviewer, decision, reason=reason, note=note)
+            note = ""
+            n += 1
+            q.decided()
+        err.print(f"{n} decisions recorded")
+
+
+@screen_app.command("conflicts")
+def screen_conflicts(
+    directory: DirArg,
+    stage: StageOpt = "title_abstract",
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+):
+    """References where the reviewers disagree (both decisions and reasons side by side)."""
+    with _open(directory, db) as review:
+        conflicts = review.conflicts(stage)
+        titles = {r.id: r.title for r in review.references()}
+    rows = [
+        {
+            "reference": c.reference_id,
+            "title": titles.get(c.reference_id, ""),
+            "decisions": {
+                r: {"decision": d.decision, "reason": d.reason, "note": d.note}
+                for r, d in c.decisions.items()
+            },
+        }
+        for c in conflicts
+    ]
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return
+    t = Table(title=f"Conflicts at {stage}")
+    t.add_column("#")
+    t.add_column("title")
+    t.add_column("decisions")
+    for r in rows:
+        t.add_row(
+            str(r["reference"]),
+            escape(r["title"][:80]),
+            "; ".join(
+                f"{k}: {v['decision']}{' (' + v['reason'] + ')' if v['reason'] else ''}"
+                for k, v in r["decisions"].items()
+            ),
+        )
+    out.print(t)
+
+
+@screen_app.command("resolve")
+def screen_resolve(
+    directory: DirArg,
+    reference: Annotated[int, typer.Argument(help="The reference id in conflict.")],
+    decision: Annotated[
+        str, typer.Argument(help="include or exclude (full text: also not_retrieved).")
+    ],
+    resolver: Annotated[
+        str,
+        typer.Option(
+            "--as", help="The resolver (a protocol reviewer with role resolver or owner)."
+        ),
+    ],
+    stage: StageOpt = "title_abstract",
+    reason: Annotated[str, typer.Option(help="Exclusion reason from the protocol.")] = "",
+    note: Annotated[str, typer.Option(help="Why, for the record.")] = "",
+    db: DbOpt = None,
+):
+    """Resolve a conflict (third reviewer or consensus); recorded with who resolved it."""
+    with _open(directory, db, resolver) as review:
+        review.resolve(reference, stage, resolver, decision, reason=reason, note=note)
+    err.print(f"reference #{reference}: resolved as {decision} by {resolver}")
+
+
+@screen_app.command("agreement")
+def screen_agreement(directory: DirArg, db: DbOpt = None, as_json: JsonOpt = False):
+    """Agreement per stage and reviewer pair: percent agreement, Cohen's kappa with 95% CI, PABAK."""
+    from metasift.workflow.screening_stage import agreement_table
+
+    with _open(directory, db) as review:
+        rows = agreement_table(review)
+    data = [
+        {
+            "stage": r["stage"],
+            "reviewer_a": r["reviewer_a"],
+            "reviewer_b": r["reviewer_b"],
+            "n": r["agreement"].n,
+            "percent_agreement": r["agreement"].percent_agreement,
+            "kappa": r["agreement"].kappa,
+            "ci_lb": r["agreement"].ci_lb,
+            "ci_ub": r["agreement"].ci_ub,
+            "pabak": r["agreement"].pabak,
+        }
+        for r in rows
+    ]
+    if as_json:
+        print(json.dumps(data))
+        return
+    t = Table(title="Agreement (include or maybe vs exclude)")
+    for c in ("stage", "pair", "n", "% agree", "kappa (95% CI)", "PABAK"):
+        t.add_column(c)
+    for d in data:
+
+        def f(x):
+            return "—" if x is None else f"{x:.3f}"
+
+        t.add_row(
+            d["stage"],
+            f"{d['reviewer_a']} / {d['reviewer_b']}",
+            str(d["n"]),
+            f"{d['percent_agreement']:.1f}",
+            f"{f(d['kappa'])} ({f(d['ci_lb'])} to {f(d['ci_ub'])})",
+            f(d["pabak"]),
+        )
+    out.print(t)
+
+
+@screen_app.command("stop-check")
+def screen_stop_check(
+    directory: DirArg,
+    stage: StageOpt = "title_abstract",
+    rule: Annotated[
+        str,
+        typer.Option(
+            help="random_sampling (recall estimate with a test) or consecutive_irrelevant."
+        ),
+    ] = "random_sampling",
+    sample_start: Annotated[
+        int | None,
+        typer.Option(help="Screened records before the random sample began (random_sampling)."),
+    ] = None,
+    db: DbOpt = None,
+    actor: ActorOpt = None,
+    as_json: JsonOpt = False,
+):
+    """Estimate recall so far with a stopping rule; the estimate is recorded for the report."""
+    from metasift.workflow.screening_stage import stop_check
+
+    with _open(directory, db, actor) as review:
+        est = stop_check(review, stage, rule, sample_start=sample_start, actor=actor or "")
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "rule": est.rule,
+                    "should_stop": est.should_stop,
+                    "recall_estimate": est.recall_estimate,
+                    "recall_lb": est.recall_lb,
+                    "n_screened": est.n_screened,
+                    "n_total": est.n_total,
+                    "assumptions": est.assumptions,
+                }
+            )
+        )
+        return
+    out.print(est.summary())
+
+
+# -- simulation and export -------------------------------------------------------------------------
+@app.command()
+def simulate(
+    data: Annotated[
+        Path, typer.Argument(help="A labelled CSV (record_id, title, abstract, label_included).")
+    ],
+    seed: Annotated[int, typer.Option(help="Chooses the prior records and breaks ties.")] = 0,
+    prior_included: Annotated[
+        int, typer.Option(help="Relevant records known before screening.")
+    ] = 1,
+    prior_excluded: Annotated[
+        int, typer.Option(help="Irrelevant records known before screening.")
+    ] = 1,
+    output: Annotated[
+        Path | None, typer.Option("--out", help="Write the labelling order (CSV) here.")
+    ] = None,
+    as_json: JsonOpt = False,
+):
+    """Simulate prioritised screening on labelled data: WSS@95, WSS@100, recall at 10%, RRF@10."""
+    from metasift.screening import load_labelled_csv
+    from metasift.screening import simulate as run_sim
+    from metasift.workflow.screening_stage import DEFAULT_SETUP
+
+    ls = load_labelled_csv(data)
+    res = run_sim(
+        ls.texts,
+        ls.labels,
+        setup=DEFAULT_SETUP,
+        seed=seed,
+        prior_included=prior_included,
+        prior_excluded=prior_excluded,
+        record_ids=ls.record_ids,
+    )
+    if output:
+        res.to_frame().to_csv(output, index=False)
+    if as_json:
+        print(
+            json.dumps(
+                {"dataset": data.name, "seed": seed, **res.metrics(), "seconds": res.seconds}
+            )
+        )
+    else:
+        out.print(res.summary())
+
+
+@app.command()
+def export(
+    directory: DirArg,
+    fmt: Annotated[str, typer.Option("--format", help="ris, csv or bibtex.")] = "ris",
+    output: Annotated[
+        Path | None, typer.Option("--out", help="File to write (default: stdout).")
+    ] = None,
+    what: Annotated[
+        str,
+        typer.Option(help="references (deduplicated, with decisions) or records (as imported)."),
+    ] = "references",
+    db: DbOpt = None,
+):
+    """Export records or references with their current decisions, labels and notes."""
+    from metasift.workflow.exporting import export as run_export
+
+    with _open(directory, db) as review:
+        n = run_export(review, fmt, output or sys.stdout, what=what)
+    err.print(f"{n} {what} written" + (f" to {output}" if output else ""))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -240,6 +240,42 @@ class Review:
             - sum(1 for r in eligible if r in states and states[r].status != "pending"),
         }
 
+    # -- dedup ---------------------------------------------------------------------------------
+    def dedup(
+        self,
+        *,
+        actor: str | None = None,
+        auto_threshold: float | None = None,
+        review_threshold: float | None = None,
+    ):
+        from metasift.workflow import dedup_stage
+
+        return dedup_stage.run(
+            self.store,
+            actor=actor or default_actor(),
+            auto_threshold=auto_threshold,
+            review_threshold=review_threshold,
+        )
+
+    def dedup_queue(self):
+        from metasift.workflow import dedup_stage
+
+        return dedup_stage.queue(self.store)
+
+    def dedup_decide(
+        self, link_id: int, decision: str, reviewer: str | None = None, note: str = ""
+    ):
+        from metasift.workflow import dedup_stage
+
+        return dedup_stage.decide_pair(
+            self.store, link_id, decision, reviewer or default_actor(), note
+        )
+
+    def dedup_undo(self, reference_id: int, actor: str | None = None):
+        from metasift.workflow import dedup_stage
+
+        return dedup_stage.undo(self.store, reference_id, actor or default_actor())
+
     # -- screening -----------------------------------------------------------------------------
     def decide(
         self,
