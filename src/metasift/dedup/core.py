@@ -121,6 +121,7 @@ class _Clusters:
         self.parent = list(range(n))
         self.members: dict[int, list[int]] = {i: [i] for i in range(n)}
         self.fixed: dict[int, int | None] = {i: None for i in range(n)}
+        self.vouched: dict[int, bool] = {i: False for i in range(n)}  # fixed or force-merged
 
     def find(self, i: int) -> int:
         p = self.parent
@@ -137,6 +138,7 @@ class _Clusters:
         fb = self.fixed.pop(rb)
         if self.fixed[ra] is None:
             self.fixed[ra] = fb
+        self.vouched[ra] = self.vouched[ra] or self.vouched.pop(rb)
         return ra
 
 
@@ -248,6 +250,7 @@ def dedup(
         for i in g[1:]:
             r = cl.union(cl.find(r), cl.find(i))
             cl.fixed[r] = gi
+        cl.vouched[r] = True
     for a, b in sorted(apart):
         if cl.find(a) == cl.find(b):
             raise DedupConflictError(f"keep_apart {(a, b)}: both records are in one fixed group")
@@ -262,6 +265,7 @@ def dedup(
             )
         fa, fb = cl.fixed[ra], cl.fixed[rb]
         r = cl.union(ra, rb)
+        cl.vouched[r] = True
         if fa is not None and fb is not None and fa != fb:
             cl.fixed[r] = fa  # a reviewer joined two fixed groups: honoured
 
@@ -274,12 +278,16 @@ def dedup(
             return "keep-apart"
         ma = sorted(cl.members[ra], key=lambda i: norms[i].sort_key)[:MAX_GUARD]
         mb = sorted(cl.members[rb], key=lambda i: norms[i].sort_key)[:MAX_GUARD]
+        # a group vouched for (fixed from an earlier run, or force-merged by a reviewer) may
+        # hold records that do not resemble each other; a new record joins it on its best
+        # link, so only the hard rules are checked against such a group
+        floor = -math.inf if (cl.vouched[ra] or cl.vouched[rb]) else LINK_FLOOR
         for x in ma:
             for y in mb:
                 w, ev = pair(x, y)
                 if w == -math.inf:
                     return ev.get("rule", "hard-rule")
-                if w < LINK_FLOOR:
+                if w < floor:
                     return "no-chaining"
         return None
 
