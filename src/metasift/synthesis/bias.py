@@ -92,9 +92,7 @@ def _predictor_values(x: RmaResult, predictor: str) -> np.ndarray:
     if x.ni is None:
         raise SynthesisError(f"regtest: predictor={predictor!r} needs the sample sizes (ni)")
     ni = np.asarray(x.ni, dtype=float)
-    return {"ni": ni, "ninv": 1 / ni, "sqrtni": np.sqrt(ni), "sqrtninv": 1 / np.sqrt(ni)}[
-        predictor
-    ]
+    return {"ni": ni, "ninv": 1 / ni, "sqrtni": np.sqrt(ni), "sqrtninv": 1 / np.sqrt(ni)}[predictor]
 
 
 def regtest(x: RmaResult, model: str = "rma", predictor: str = "sei") -> RegtestResult:
@@ -237,8 +235,8 @@ def trimfill(x: RmaResult, side: str | None = None, estimator: str = "L0",
     if k0 > 0 and (x.provenance.get("slab_default", False) or slab is None):
         slab = tuple(f"Study {i + 1}" for i in range(k))
     if k0 > 0:
-        fill_y = sign * (2 * beta - ys[k - k0:])
-        fill_v = vs[k - k0:]
+        fill_y = sign * (2 * beta - ys[k - k0 :])
+        fill_v = vs[k - k0 :]
         y_all = np.concatenate([x.yi, fill_y])
         v_all = np.concatenate([x.vi, fill_v])
         slab_all = tuple(slab) + tuple(f"Filled {i + 1}" for i in range(k0))
@@ -328,5 +326,3 @@ def leave1out(x: RmaResult) -> LeaveOneOutResult:
         col(lambda r: r.qe), col(lambda r: r.qep), None if fe else col(lambda r: r.tau2),
         col(lambda r: r.i2), col(lambda r: r.h2), x.method,
     )  # fmt: skip
-
-

@@ -129,7 +129,9 @@ class PooledCharacteristic:
                          f"range {100 * lo:.1f}-{100 * hi:.1f}%)")  # fmt: skip
         if self.mean is not None:
             sd = "not estimable" if self.sd is None or math.isnan(self.sd) else f"{self.sd:.2f}"
-            est = f"; {len(self.estimated)} estimated from median/IQR/range" if self.estimated else ""
+            est = (
+                f"; {len(self.estimated)} estimated from median/IQR/range" if self.estimated else ""
+            )
             parts.append(f"  mean {self.mean:.2f} (SD {sd}; {self.k_mean_sd} studies, "
                          f"n = {self.n_mean_sd:g}{est})")  # fmt: skip
         if self.mean_of_means is not None:

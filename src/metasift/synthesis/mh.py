@@ -162,8 +162,16 @@ def _tables(ai, bi, ci, di, n1i, n2i, func):
         raise SynthesisError(f"{func}: give ai, bi, ci, di (or ai, n1i, ci, n2i)")
     a = as_float_array(ai, "ai", func, n)
     c = as_float_array(ci, "ci", func, n)
-    b = as_float_array(bi, "bi", func, n) if bi is not None else as_float_array(n1i, "n1i", func, n) - a
-    d = as_float_array(di, "di", func, n) if di is not None else as_float_array(n2i, "n2i", func, n) - c
+    b = (
+        as_float_array(bi, "bi", func, n)
+        if bi is not None
+        else as_float_array(n1i, "n1i", func, n) - a
+    )
+    d = (
+        as_float_array(di, "di", func, n)
+        if di is not None
+        else as_float_array(n2i, "n2i", func, n) - c
+    )
     return a, b, c, d
 
 

@@ -64,7 +64,7 @@ def _tokenize(src: str):
     while pos < len(src):
         m = _TOKEN.match(src, pos)
         if not m or m.end() == pos:
-            raise CaseError(f"cannot tokenize R at {src[pos:pos + 20]!r}")
+            raise CaseError(f"cannot tokenize R at {src[pos : pos + 20]!r}")
         pos = m.end()
         kind = m.lastgroup
         val = m.group(kind)
@@ -206,9 +206,12 @@ def deparse(node) -> str:
     if kind == "str":
         return f'"{node[1]}"'
     if kind == "call":
-        return deparse(node[1]) + "(" + ", ".join(
-            (f"{n}={deparse(a)}" if n else deparse(a)) for n, a in node[2]
-        ) + ")"
+        return (
+            deparse(node[1])
+            + "("
+            + ", ".join((f"{n}={deparse(a)}" if n else deparse(a)) for n, a in node[2])
+            + ")"
+        )
     if kind == "dollar":
         return f"{deparse(node[1])}${node[2]}"
     if kind == "paren":
@@ -379,8 +382,12 @@ class Interpreter:
         a, b = _as_vec(a), _as_vec(b)
         if op in ("==", "!="):
             if _is_str(a) or _is_str(b):
-                fa = np.vectorize(_r_str, otypes=[object])(np.atleast_1d(np.asarray(a, dtype=object)))
-                fb = np.vectorize(_r_str, otypes=[object])(np.atleast_1d(np.asarray(b, dtype=object)))
+                fa = np.vectorize(_r_str, otypes=[object])(
+                    np.atleast_1d(np.asarray(a, dtype=object))
+                )
+                fb = np.vectorize(_r_str, otypes=[object])(
+                    np.atleast_1d(np.asarray(b, dtype=object))
+                )
                 res = fa == fb
             else:
                 res = np.asarray(a) == np.asarray(b)

@@ -183,7 +183,9 @@ class RmaResult:
         return "\n".join(lines)
 
     def __repr__(self) -> str:  # keep reprs short (arrays can be long)
-        return f"RmaResult(method={self.method!r}, k={self.k}, beta={self.beta!r}, tau2={self.tau2!r})"
+        return (
+            f"RmaResult(method={self.method!r}, k={self.k}, beta={self.beta!r}, tau2={self.tau2!r})"
+        )
 
     # -- reference-case schema
     def metafor_dict(self, expected: dict | None = None, interp=None) -> dict:
