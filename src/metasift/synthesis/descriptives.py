@@ -117,6 +117,7 @@ class PooledCharacteristic:
     medians_only: tuple = ()  # study ids reported as medians (not pooled unless estimated)
     estimated: tuple = ()  # (study id, scenario, method) for means/SDs estimated from quantiles
     missing: tuple = ()  # study ids that report nothing for this characteristic
+    without_n: tuple = ()  # study ids without a sample size (cannot contribute)
     provenance: dict = field(default_factory=dict)
 
     def summary(self) -> str:
@@ -141,6 +142,8 @@ class PooledCharacteristic:
             parts.append(f"  reported as median only: {', '.join(map(str, self.medians_only))}")
         if self.missing:
             parts.append(f"  not reported: {', '.join(map(str, self.missing))}")
+        if self.without_n:
+            parts.append(f"  n not reported (not counted): {', '.join(map(str, self.without_n))}")
         return "\n".join(parts)
 
     def to_frame(self):
@@ -241,7 +244,8 @@ def pool_characteristics(
             k_mean_only=int(mean_only.sum()),
         )
     med_only = has_med & ~np.isfinite(m_all)
-    reported = has_p | np.isfinite(m_all) | np.isfinite(med)
+    reported = has_p | np.isfinite(m_all) | np.isfinite(med) | np.isfinite(pct) | np.isfinite(cnt)
+    out["without_n"] = tuple(ids[i] for i in np.flatnonzero(~has_n))
     out["medians_only"] = tuple(ids[i] for i in np.flatnonzero(med_only))
     out["estimated"] = tuple(estimated)
     out["missing"] = tuple(ids[i] for i in np.flatnonzero(~reported))
