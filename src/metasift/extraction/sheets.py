@@ -126,7 +126,7 @@ def write_template(
             dv.error, dv.errorTitle = f"Pick a value from the list ({list_name}).", "Not allowed"
         elif f is not None and f.type in ("integer", "number"):
             kind = "whole" if f.type == "integer" else "decimal"
-            lo, hi = f.min, f.max
+            lo, hi = _bound(f.min), _bound(f.max)
             if lo is not None and hi is not None:
                 dv = DataValidation(type=kind, operator="between", formula1=lo, formula2=hi)
             elif lo is not None:
@@ -135,7 +135,7 @@ def write_template(
                 dv = DataValidation(type=kind, operator="lessThanOrEqual", formula1=hi)
             else:  # any number: Excel needs bounds
                 dv = DataValidation(
-                    type=kind, operator="between", formula1=-(10**15), formula2=10**15
+                    type=kind, operator="between", formula1="-1E+15", formula2="1E+15"
                 )
             dv.error, dv.errorTitle = f"{f.name}: {expected(f)}", "Not allowed"
             dv.allow_blank = True
@@ -189,6 +189,12 @@ def write_template(
     path.parent.mkdir(parents=True, exist_ok=True)
     wb.save(path)
     return path
+
+
+def _bound(x: float | None) -> str | None:
+    if x is None:
+        return None
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
 
 
 def _note(f: FormField) -> str:
