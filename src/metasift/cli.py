@@ -607,7 +607,7 @@ def screen_agreement(directory: DirArg, db: DbOpt = None, as_json: JsonOpt = Fal
             d["stage"],
             f"{d['reviewer_a']} / {d['reviewer_b']}",
             str(d["n"]),
-            f"{d['percent_agreement']:.1f}",
+            f"{100 * d['percent_agreement']:.1f}",
             f"{f(d['kappa'])} ({f(d['ci_lb'])} to {f(d['ci_ub'])})",
             f(d["pabak"]),
         )
