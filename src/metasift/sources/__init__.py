@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import pandas as pd
-
 from metasift import plugins
 from metasift.errors import ImportFormatError, check_param
 from metasift.records import RecordData
@@ -232,7 +230,10 @@ class ReadResult:
             )
         return "\n".join(lines)
 
-    def to_frame(self) -> pd.DataFrame:
+    def to_frame(self):
+        """One row per record (authors and keywords joined with ``; ``), a pandas DataFrame."""
+        import pandas as pd
+
         rows = []
         for r in self.records:
             d = r.to_dict()

@@ -55,9 +55,21 @@ def text(s: str | None) -> str:
         s = html.unescape(s)
         if "<" in s:  # entity-escaped markup such as &lt;i&gt;
             s = _TAG.sub(" ", s)
-    s = " ".join(s.split())
-    if not s.isascii() and not unicodedata.is_normalized("NFC", s):
-        s = unicodedata.normalize("NFC", s)
+    if (
+        "  " in s
+        or "\n" in s
+        or "\t" in s
+        or "\r" in s
+        or s[0] == " "
+        or s[-1] == " "
+        or "\xa0" in s
+    ):
+        s = " ".join(s.split())
+    if not s.isascii():
+        if "\u2028" in s or "\u3000" in s or "\u2009" in s:  # other Unicode spaces
+            s = " ".join(s.split())
+        if not unicodedata.is_normalized("NFC", s):
+            s = unicodedata.normalize("NFC", s)
     return s
 
 
@@ -140,8 +152,7 @@ def journal(s: str | None) -> str:
     if not s:
         return ""
     s = s.rstrip(" .")
-    letters = [c for c in s if c.isalpha()]
-    if len(letters) > 3 and all(c.isupper() for c in letters):
+    if len(s) > 3 and s.isupper():  # every cased character upper case (Web of Science)
         words = s.lower().split(" ")
         s = " ".join(
             w if (i and w in _SMALL) else "-".join(p[:1].upper() + p[1:] for p in w.split("-"))
@@ -171,7 +182,24 @@ def author(s: str) -> Author | None:
     Understands ``"Family, Given"``, ``"Family GI"`` / ``"Family G.I."`` (PubMed, Embase,
     Scopus short forms) and ``"Given Family"`` (with particles such as van/de kept in the family
     name). Corporate names without a comma or initials are kept whole as the family name."""
-    s = text(s).strip(" ;")
+    if (
+        "," in s
+        and s.isascii()
+        and "<" not in s
+        and "&" not in s
+        and "  " not in s
+        and "\t" not in s
+    ):
+        # fast path for the common "Family, Given" (no markup, no odd spacing)
+        fam, _, giv = s.strip(" ;").partition(",")
+        fam = fam.strip()
+        if fam and "," not in giv:
+            return Author(fam, giv.strip(" ;,"))
+    if "<" in s or "&" in s or not s.isascii():
+        s = text(s)
+    elif "  " in s or "\t" in s:
+        s = " ".join(s.split())
+    s = s.strip(" ;")
     if s.endswith(",") and "," not in s[:-1]:  # "Family," : a family name alone (as we write it)
         s = s[:-1].strip()
         return Author(s, "") if s else None
@@ -202,6 +230,20 @@ def authors(values) -> list[Author]:
     """Authors from a list of names (one per value); empty names dropped."""
     out = []
     for v in values:
+        # inline fast path of author() for plain "Family, Given" (most names in most exports)
+        if (
+            "," in v
+            and v.isascii()
+            and "<" not in v
+            and "&" not in v
+            and "  " not in v
+            and "\t" not in v
+        ):
+            fam, _, giv = v.strip(" ;").partition(",")
+            fam = fam.strip()
+            if fam and "," not in giv:
+                out.append(Author(fam, giv.strip(" ;,")))
+                continue
         a = author(v)
         if a is not None:
             out.append(a)

@@ -46,52 +46,83 @@ def _first(f: dict, tags: tuple) -> str:
 
 
 def record_from_ris(f: dict[str, list[str]], line: int | None) -> RecordData:
-    """One RIS field dict (tag -> values in file order) -> a normalised :class:`RecordData`."""
+    """One RIS field dict (tag -> values in file order) -> a normalised :class:`RecordData`.
+
+    On the hot path (100,000s of records): direct dict look-ups for the one-tag fields."""
     get = f.get
     doi = ""
-    for t in ("DO", "DI", "M3", "L3", "L2", "UR"):
-        for v in get(t, ()):
-            if "10." in v:
-                doi = nz.doi(v)
-                if doi:
-                    break
-        if doi:
-            break
-    pmid = ""
-    for v in (*get("C3", ()), *get("AN", ()), *get("C2", ())):
-        if "pubmed" in v.lower() or "pmid" in v.lower() or "medline" in v.lower():
-            pmid = nz.pmid(v)
-            if pmid:
+    v = get("DO")
+    if v and "10." in v[0]:
+        doi = nz.doi(v[0])
+    if not doi:
+        for t in ("DO", "DI", "M3", "L3", "L2", "UR"):
+            for v in get(t, ()):
+                if "10." in v:
+                    doi = nz.doi(v)
+                    if doi:
+                        break
+            if doi:
                 break
-    accession = _first(f, ("AN", "U2", "ID"))
-    db = _first(f, ("DB", "DP"))
+    pmid = ""
+    if "C3" in f or "C2" in f or "AN" in f:
+        for v in (*get("C3", ()), *get("AN", ()), *get("C2", ())):
+            low = v.lower()
+            if "pubmed" in low or "pmid" in low or "medline" in low:
+                pmid = nz.pmid(v)
+                if pmid:
+                    break
+    v = get("AN") or get("U2") or get("ID")
+    accession = v[0] if v else ""
+    v = get("DB") or get("DP")
+    db = v[0] if v else ""
     if not db and accession:
         for prefix, name in _DB_BY_PREFIX:
             if accession.startswith(prefix):
                 db = name
                 break
-    title_raw = _first(f, _TITLE)
-    ab_raw = _first(f, _ABSTRACT)
-    year_raw = _first(f, _YEAR)
+    v = get("TI") or get("T1")
+    title_raw = v[0] if v and v[0] else _first(f, _TITLE)
+    v = get("AB") or get("N2")
+    ab_raw = v[0] if v and v[0] else _first(f, _ABSTRACT)
+    v = get("PY") or get("Y1")
+    year_raw = v[0] if v and v[0] else _first(f, _YEAR)
     kws = get("KW")
+    if kws:
+        kws = [k for k in kws if k] if "" in kws else list(kws)
+    v = get("SP")
+    sp = v[0] if v else ""
+    v = get("EP")
+    ep = v[0] if v else ""
+    v = get("M3") or get("TY")
+    ptype = v[0] if v else ""
+    v = get("SN")
+    issn = nz.issn(v[0]) if v else ""
+    v = get("LA")
+    lang = v[0] if v else ""
+    v = get("UR")
+    url = v[0] if v else ""
+    v = get("VL") or get("VO")
+    volume = v[0] if v else ""
+    v = get("IS") or get("CP")
+    issue = v[0] if v else ""
     return RecordData(
         title=nz.text(title_raw),
         abstract=nz.text(ab_raw),
         authors=nz.authors(get("AU") or get("A1") or ()),
         year=nz.year(year_raw) if year_raw else None,
         journal=nz.journal(_first(f, _JOURNAL)),
-        volume=_first(f, ("VL", "VO")),
-        issue=_first(f, ("IS", "CP")),
-        pages=nz.pages(_first(f, ("SP",)), _first(f, ("EP",))),
+        volume=volume,
+        issue=issue,
+        pages=nz.pages(sp, ep) if sp or ep else "",
         doi=doi,
         pmid=pmid,
-        keywords=[k for k in kws if k] if kws else [],
-        language=_first(f, ("LA",)),
-        publication_type=_first(f, ("M3",)) or _first(f, ("TY",)),
+        keywords=kws or [],
+        language=lang,
+        publication_type=ptype,
         source_database=db,
         accession_number=accession,
-        issn=nz.issn(_first(f, ("SN",))),
-        url=_first(f, ("UR",)),
+        issn=issn,
+        url=url,
         raw=f,
         line=line,
     )
