@@ -108,7 +108,8 @@ class EmbeddingFeatures(TransformerMixin, BaseEstimator):
         except ImportError as exc:
             raise ModelNotInstalledError(
                 "the 'embedding' feature extractor needs the sentence-transformers package and "
-                f"a locally installed model ({self.model!r}); neither is installed. Install them, "
+                f"a locally installed model ({self.model!r}); the package is not installed (metasift never "
+                "downloads models). Install both, "
                 "or use feature_extractor='tfidf'."
             ) from exc
         os.environ.setdefault("HF_HUB_OFFLINE", "1")

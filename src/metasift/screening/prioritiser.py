@@ -31,12 +31,25 @@ def _digest(texts: Sequence[str]) -> str:
     return h.hexdigest()
 
 
-def train_scores(components, X, idx: np.ndarray, y: np.ndarray, rng) -> np.ndarray:
+def train_scores(
+    components, X, idx: np.ndarray, y: np.ndarray, rng, presumed_irrelevant: int = 0
+) -> np.ndarray:
     """Relevance scores of every row of ``X`` from a model trained on rows ``idx`` with ``y``.
 
-    Cold start, when the labels hold one class only: with relevant records only, rows are
-    scored by cosine similarity to their mean (relevance feedback); with none, at random.
+    ``presumed_irrelevant`` unlabelled rows, drawn afresh at each training, join the training
+    set labelled 0 (AutoTAR; Cormack & Grossman 2015): with prevalence of a few percent a
+    random record is almost surely irrelevant, and the sample tells the model what a typical
+    record looks like. Cold start, when the labels hold one class only: with relevant records
+    only, rows are scored by cosine similarity to their mean; with none, at random.
     """
+    if presumed_irrelevant > 0 and y.sum() > 0:
+        free = np.ones(X.shape[0], dtype=bool)
+        free[idx] = False
+        pool = np.flatnonzero(free)
+        if pool.size:
+            extra = rng.choice(pool, size=min(presumed_irrelevant, pool.size), replace=False)
+            idx = np.concatenate([idx, extra])
+            y = np.concatenate([y, np.zeros(extra.size, dtype=int)])
     n1 = int(y.sum())
     if 0 < n1 < len(y):
         weights = components.balancer.sample_weight(y)
@@ -87,7 +100,7 @@ class Prioritiser:
             raise MetasiftError("labels must be 0 (exclude) or 1 (include)")
         rng = as_generator(self.setup.random_state)
         with self._lock:
-            scores = train_scores(self.components_, X, idx, y, rng)
+            scores = train_scores(self.components_, X, idx, y, rng, self.setup.presumed_irrelevant)
         return _Model(scores=scores, labelled=frozenset(labelled), n_train=len(labelled))
 
     @property

@@ -44,6 +44,9 @@ class ScreeningSetup:
     #: max(1, floor(retrain_fraction × labelled)); a relevant label always retrains at once.
     #: 0 retrains after every label.
     retrain_fraction: float = 0.0
+    #: unlabelled records added to each training set as irrelevant, drawn afresh each time
+    #: (AutoTAR, Cormack & Grossman 2015); 0 = none
+    presumed_irrelevant: int = 0
 
     _KINDS = {
         "feature_extractor": "feature_extractors",

@@ -232,7 +232,7 @@ def simulate(
     while n_rel_left > 0:
         if not queue or since >= max(1, int(frac * len(train_idx))):
             idx = np.asarray(train_idx)
-            scores = train_scores(components, X, idx, y[idx], rng)
+            scores = train_scores(components, X, idx, y[idx], rng, run_setup.presumed_irrelevant)
             candidates = np.flatnonzero(~labelled)
             ranked = candidates[components.querier.rank(scores[candidates], rng)]
             queue = [int(i) for i in ranked[: max(1, int(frac * len(train_idx)) + 1)]][::-1]

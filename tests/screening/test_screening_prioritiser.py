@@ -1,0 +1,144 @@
+"""Active-learning components: the scikit-learn contract, the setup dataclass, the Prioritiser."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from metasift import plugins
+from metasift.errors import MetasiftError, ParameterError
+from metasift.screening import DEFAULT_SETUP, Prioritiser, ScreeningSetup
+from metasift.screening.features import EmbeddingFeatures, ModelNotInstalledError
+
+KINDS = ["feature_extractors", "classifiers", "queriers", "balancers"]
+
+
+def corpus(n_rel=30, n_irr=120, seed=0):
+    """Relevant records are about cats' sleep; irrelevant ones about stock markets."""
+    rng = np.random.default_rng(seed)
+    rel_words = "cat cats feline sleep nap kitten purr whiskers rest dream".split()
+    irr_words = "stock market price trading shares investor bond yield index fund".split()
+    common = "study results analysis data report method".split()
+    texts, labels = [], []
+    for i in range(n_rel + n_irr):
+        words = rel_words if i < n_rel else irr_words
+        doc = " ".join(rng.choice(words, 8).tolist() + rng.choice(common, 6).tolist())
+        texts.append(doc)
+        labels.append(int(i < n_rel))
+    order = rng.permutation(len(texts))
+    return [texts[i] for i in order], [labels[i] for i in order]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_registered_parts_follow_sklearn_contract(kind):
+    for name in plugins.names(kind):
+        klass = plugins.load(kind, name)
+        obj = klass()
+        params = obj.get_params()
+        again = clone(obj)
+        assert again.get_params() == params  # __init__ only stores parameters
+        assert not [k for k in vars(obj) if k.endswith("_") and not k.startswith("_")]
+
+
+def test_classifiers_fit_returns_self_and_rank_relevant_first():
+    texts, labels = corpus()
+    X = plugins.load("feature_extractors", "tfidf")().fit_transform(texts)
+    y = np.asarray(labels)
+    for name in plugins.names("classifiers"):
+        clf = plugins.load("classifiers", name)()
+        assert clf.fit(X, y) is clf
+        s = clf.relevance(X)
+        assert s[y == 1].min() > s[y == 0].max(), name
+
+
+def test_queriers():
+    scores = np.array([0.1, 3.0, -2.0, 0.0, 3.0])
+    top2 = set(plugins.load("queriers", "max")().rank(scores, 0)[:2])
+    assert top2 == {1, 4}
+    assert plugins.load("queriers", "uncertainty")().rank(scores, 0)[0] == 3
+    mixed = plugins.load("queriers", "mixed")(every=2).rank(scores, 0)
+    assert sorted(mixed) == [0, 1, 2, 3, 4] and mixed[1] == 3
+
+
+def test_max_query_ties_are_random_not_file_order():
+    firsts = {int(plugins.load("queriers", "max")().rank(np.zeros(50), s)[0]) for s in range(10)}
+    assert len(firsts) > 1
+
+
+def test_balancers():
+    y = np.array([1, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+    w = plugins.load("balancers", "double")().sample_weight(y)
+    assert w[0] == pytest.approx(w[1:].sum())  # equal class totals at ratio 1
+    w3 = plugins.load("balancers", "double")(ratio=3.0).sample_weight(y)
+    assert w3[0] == pytest.approx(3 * w3[1:].sum())
+    assert np.all(plugins.load("balancers", "none")().sample_weight(y) == 1)
+
+
+def test_setup_round_trip_and_validation():
+    setup = ScreeningSetup(
+        classifier="logistic",
+        classifier_params={"C": 2.0},
+        feature_extractor_params={"ngram_range": (1, 3)},
+        random_state=7,
+    )
+    data = json.loads(json.dumps(setup.to_dict()))
+    assert ScreeningSetup.from_dict(data) == setup
+    assert ScreeningSetup.from_dict(DEFAULT_SETUP.to_dict()) == DEFAULT_SETUP
+    DEFAULT_SETUP.validate()
+    with pytest.raises(ParameterError, match="logistic"):
+        ScreeningSetup(classifier="forest").validate()
+    with pytest.raises(ParameterError):
+        ScreeningSetup.from_dict({"classifer": "svm"})
+    with pytest.raises(ParameterError):
+        ScreeningSetup(classifier_params={"gamma": 1}).build()
+
+
+def test_prioritiser_ranks_unlabelled_relevant_first():
+    texts, labels = corpus()
+    y = np.asarray(labels)
+    labelled = {int(np.flatnonzero(y == 1)[0]): 1, int(np.flatnonzero(y == 0)[0]): 0}
+    p = Prioritiser(DEFAULT_SETUP)
+    assert p.fit(texts, labelled) is p
+    ranking = p.rank()
+    assert sorted(ranking.tolist()) == sorted(set(range(len(texts))) - set(labelled))
+    n_rel_left = int(y.sum()) - 1
+    assert y[ranking[:n_rel_left]].all()
+
+
+def test_prioritiser_cold_start_and_cache():
+    texts, labels = corpus()
+    y = np.asarray(labels)
+    only_relevant = {int(i): 1 for i in np.flatnonzero(y == 1)[:2]}
+    p = Prioritiser().fit(texts, only_relevant)
+    assert y[p.rank()[:10]].all()  # similarity to the relevant records
+    X = p.X_
+    p.fit(texts, {})  # nothing labelled: seeded random order
+    assert p.X_ is X  # features computed once per set of texts
+    assert len(p.rank()) == len(texts)
+    with pytest.raises(MetasiftError):
+        p.fit(texts, {len(texts) + 5: 1})
+    with pytest.raises(MetasiftError):
+        Prioritiser().rank()
+
+
+def test_refit_async_serves_latest_finished_model():
+    texts, labels = corpus()
+    y = np.asarray(labels)
+    first = {int(np.flatnonzero(y == 1)[0]): 1, int(np.flatnonzero(y == 0)[0]): 0}
+    p = Prioritiser().fit(texts, first)
+    more = dict(first)
+    more.update({int(i): int(y[i]) for i in p.rank()[:5]})
+    thread = p.refit_async(texts, more)
+    # while (or after) training, rank() answers and can leave out newly labelled records
+    assert not set(p.rank(exclude=list(more))) & set(more)
+    thread.join()
+    assert p.model_.n_train == len(more)
+    assert not set(p.rank()) & set(more)
+
+
+def test_embedding_extractor_never_downloads():
+    with pytest.raises(ModelNotInstalledError, match="sentence-transformers"):
+        EmbeddingFeatures(model="/nonexistent/model").fit(["a text"])
