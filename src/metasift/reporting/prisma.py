@@ -496,7 +496,7 @@ GREY = "#D9D9D9"  # header of the other-methods and previous-studies arms
 BLUE = "#A6C8E8"  # the phase bands down the left edge
 LINE = 0.19  # inches per text line at 9 pt
 PAD = 0.12
-WRAP = 38  # characters per line in a 3-inch box
+WRAP = 44  # characters per line in a 3.4-inch box at 9 pt
 
 
 def _fmt(n: int) -> str:
@@ -601,7 +601,7 @@ def draw_prisma(counts: PrismaCounts, path: str | Path, *, dpi: int = 200) -> di
         return len(texts[key]) * LINE + 2 * PAD
 
     # columns (x of left edge, width), in inches
-    band_w, gap, bw, sw = 0.45, 0.45, 3.0, 3.0
+    band_w, gap, bw, sw = 0.45, 0.45, 3.4, 3.4
     x = 0.1
     cols: dict[str, tuple[float, float]] = {"band": (x, band_w)}
     x += band_w + 0.2
