@@ -56,6 +56,10 @@ def alpha_from_level(level, func: str) -> float:
 def as_float_array(x, name: str, func: str, n: int | None = None) -> np.ndarray:
     if x is None:
         raise SynthesisError(f"{func}: {name!r} is required")
+    if type(x) is np.ndarray and x.dtype == np.float64 and x.ndim == 1:
+        if n is not None and x.size != n:
+            raise SynthesisError(f"{func}: {name!r} has length {x.size}, expected {n}")
+        return x
     try:
         arr = np.asarray(x, dtype=float)
     except (TypeError, ValueError):

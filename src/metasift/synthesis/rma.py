@@ -562,32 +562,37 @@ _POW = np.array([1.0, 2.0, 3.0])
 def _power_sums(yc3, v, t):
     """All sums sum_i w_i^a y_i^b (a = 1..3, b = 0..2) at tau^2 = t in one matrix product."""
     w = 1.0 / (v + t)
-    return (yc3 @ (w[:, None] ** _POW)).tolist()
+    return (yc3 @ (w[:, None] ** _POW)).tolist(), w
 
 
-def _reml_ml_intercept(reml, y, v, k):
+def _reml_ml_intercept(reml, y, v, k, with_cache=False):
     """tau^2 by Newton-Raphson on the REML (or Fisher scoring on the ML) likelihood of the
     intercept-only model. Every derivative is a closed form in the power sums of the weights,
-    so an iteration costs two numpy calls. ``y`` is centred first (shift invariance) so the
-    expanded sums do not cancel."""
-    yc = y - y.mean()
+    so an iteration costs a few numpy calls. ``y`` is centred first (shift invariance) so the
+    expanded sums do not cancel. Iteration stops when the step is below THRESHOLD; the returned
+    tau^2 is the last iterate at which the sums were evaluated (Newton: its error is about the
+    square of the last step)."""
+    ybar = float(y.mean())
+    yc = y - ybar
     yc3 = np.vstack((np.ones(k), yc, yc * yc))
-    t = -1.0
     tau2 = 0.0
+    fe = None
     for it in range(MAXITER):
-        (s1, s2, s3), (a1, b1, c1), (a2, b2, c2) = _power_sums(yc3, v, tau2)
+        ((s1, s2, s3), (a1, b1, c1), (a2, b2, c2)), w = _power_sums(yc3, v, tau2)
         mu = a1 / s1
         wr2 = a2 - mu * a1  # sum w r^2
+        trp = s1 - s2 / s1
+        if it == 0:  # DL start from the tau^2 = 0 sums (also the FE quantities)
+            fe = (wr2, trp)
+            tau2 = max(0.0, (wr2 - (k - 1)) / trp)
+            if tau2 > 0.0:
+                continue
         w2r = b1 - mu * s2  # sum w^2 r
         w2r2 = b2 - 2 * mu * b1 + mu * mu * s2  # y'PPy
-        w3r2 = c2 - 2 * mu * c1 + mu * mu * s3
-        trp = s1 - s2 / s1
         trpp = s2 - 2 * s3 / s1 + (s2 / s1) ** 2
-        if it == 0:  # DL start from the tau^2 = 0 sums
-            t = tau2 = max(0.0, (wr2 - (k - 1)) / trp)
-            continue
         if reml:
             score = 0.5 * (w2r2 - trp)
+            w3r2 = c2 - 2 * mu * c1 + mu * mu * s3
             hess = -(w3r2 - w2r * w2r / s1) + 0.5 * trpp
             step = -score / hess if hess < 0 else score / (0.5 * trpp)
         else:
@@ -598,13 +603,14 @@ def _reml_ml_intercept(reml, y, v, k):
                 break
             new = 0.0
         if abs(new - tau2) < THRESHOLD:
-            tau2 = new
             break
         tau2 = new
-    (s1, s2, s3), _, _ = _power_sums(yc3, v, tau2)
-    info = (s2 - 2 * s3 / s1 + (s2 / s1) ** 2) if reml else s2
-    del t
-    return tau2, math.sqrt(2.0 / info)
+    info = trpp if reml else s2
+    se = math.sqrt(2.0 / info)
+    if not with_cache:
+        return tau2, se
+    # quantities at the returned tau^2 and at tau^2 = 0, for the caller
+    return tau2, se, (w, s1, ybar + mu, wr2, fe[0], fe[1])
 
 
 def _pmat(w, X):
@@ -1003,18 +1009,24 @@ def _fit_int(y, v, X, method, test, alpha, slab, measure, ni, slab_default):
     k = y.size
     df = k - 1
     knha = test == "knha"
-    tau2, se_tau2 = _tau2_intercept(method, y, v, k)
-    vt = v + tau2
-    w = 1.0 / vt
-    sw = float(w.sum())
-    mu = float(w @ y) / sw
-    r = y - mu
-    rss_re = float(w @ (r * r))
-    wf = 1.0 / v
-    swf = float(wf.sum())
-    rf = y - float(wf @ y) / swf
-    qe = float(wf @ (rf * rf))
-    trpf = swf - float(wf @ wf) / swf
+    if method in ("REML", "ML"):
+        tau2, se_tau2, (w, sw, mu, rss_re, qe, trpf) = _reml_ml_intercept(
+            method == "REML", y, v, k, with_cache=True
+        )
+        vt = v + tau2
+    else:
+        tau2, se_tau2 = _tau2_intercept(method, y, v, k)
+        vt = v + tau2
+        w = 1.0 / vt
+        sw = float(w.sum())
+        mu = float(w @ y) / sw
+        r = y - mu
+        rss_re = float(w @ (r * r))
+        wf = 1.0 / v
+        swf = float(wf.sum())
+        rf = y - float(wf @ y) / swf
+        qe = float(wf @ (rf * rf))
+        trpf = swf - float(wf @ wf) / swf
     s2w = rss_re / df if knha else 1.0
     var_b = s2w / sw
     se = math.sqrt(var_b)
