@@ -288,6 +288,11 @@ class LoadReport:
         }
 
 
+def _at(row: tuple, j: int):
+    """The value in 1-based column ``j`` of a row read with ``values_only`` (None past its end)."""
+    return row[j - 1] if j - 1 < len(row) else None
+
+
 def _blank(v) -> bool:
     return v is None or (isinstance(v, str) and not v.strip())
 
@@ -455,13 +460,12 @@ def parse_workbook(protocol: Protocol, path: str | Path, known_studies: Iterable
             seen_keys: dict[tuple, int] = {}
             if all(k in keycol for k in OUTCOME_KEYS):
                 for r, row in enumerate(ws.iter_rows(min_row=2, values_only=True), start=2):
-                    get = lambda j, row=row: row[j - 1] if j - 1 < len(row) else None  # noqa: E731
                     filled = {
-                        j: get(j)
+                        j: _at(row, j)
                         for j, c in cols.items()
-                        if isinstance(c, FormField) and not _blank(get(j))
+                        if isinstance(c, FormField) and not _blank(_at(row, j))
                     }
-                    keys = {k: _text(get(keycol[k])) for k in OUTCOME_KEYS}
+                    keys = {k: _text(_at(row, keycol[k])) for k in OUTCOME_KEYS}
                     if not filled:
                         continue  # a row with keys only carries no data
                     ok = check_study(

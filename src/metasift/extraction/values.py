@@ -357,9 +357,14 @@ class _CellState:
     reconciled: Value | None = None
 
 
-def _cell_states(session: Session) -> dict[tuple[int, Cell], _CellState]:
+def _cell_states(
+    session: Session, study_id: int | None = None
+) -> dict[tuple[int, Cell], _CellState]:
     states: dict[tuple[int, Cell], _CellState] = {}
-    for v in session.scalars(select(Value).order_by(Value.id)):
+    q = select(Value).order_by(Value.id)
+    if study_id is not None:
+        q = q.where(Value.study_id == study_id)
+    for v in session.scalars(q):
         key = (v.study_id, _key(v))
         st = states.setdefault(key, _CellState(v.study_id, key[1]))
         if v.kind == "reconciled":
@@ -445,7 +450,7 @@ def reconcile(
     norm = validate_value(f, value)
     with store.write() as s:
         st = _get_study(s, study)
-        state = _cell_states(s).get((st.id, cell))
+        state = _cell_states(s, st.id).get((st.id, cell))
         if state is None or (not state.values and state.reconciled is None):
             raise ExtractionError(
                 f"nothing was extracted for {cell.describe()!r} of study {st.label!r}; "
