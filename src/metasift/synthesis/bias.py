@@ -266,6 +266,7 @@ class LeaveOneOutResult:
     i2: np.ndarray
     h2: np.ndarray
     method: str = "REML"
+    provenance: dict = field(default_factory=dict)
 
     def to_frame(self):
         import pandas as pd
@@ -324,5 +325,5 @@ def leave1out(x: RmaResult) -> LeaveOneOutResult:
         tuple(slab), col(lambda r: r.beta[0]), col(lambda r: r.se[0]), col(lambda r: r.zval[0]),
         col(lambda r: r.pval[0]), col(lambda r: r.ci_lb[0]), col(lambda r: r.ci_ub[0]),
         col(lambda r: r.qe), col(lambda r: r.qep), None if fe else col(lambda r: r.tau2),
-        col(lambda r: r.i2), col(lambda r: r.h2), x.method,
+        col(lambda r: r.i2), col(lambda r: r.h2), x.method, dict(x.provenance),
     )  # fmt: skip

@@ -34,6 +34,7 @@ from metasift.synthesis._common import (
     version,
 )
 
+_ALL_TRUE = np.ones(1, dtype=bool)  # sentinel: every study has finite yi and vi
 METHODS = ("EE", "FE", "DL", "REML", "ML", "PM", "HE", "SJ", "EB", "HS")
 TESTS = ("z", "knha")
 THRESHOLD = 1e-10  # convergence of tau^2 (change between iterations); metafor default is 1e-5
@@ -317,6 +318,7 @@ class PredictResult:
     pi_ub: np.ndarray | None
     transf: str | None = None
     level: float = 0.95
+    provenance: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         def one(a):
@@ -368,7 +370,8 @@ def predict(res: RmaResult, newmods=None, transf=None, targs=None, level=None) -
             sp = math.sqrt(se0 * se0 + res.tau2)
             pil, piu = one([b - crit * sp]), one([b + crit * sp])
         return PredictResult(one([b]), one([se0]), one([b - crit * se0]), one([b + crit * se0]),
-                             pil, piu, None, 1 - alpha)  # fmt: skip
+                             pil, piu, None, 1 - alpha, res.provenance)  # fmt: skip
+
     if newmods is None:
         if not res.int_only:
             X = res.X
@@ -399,7 +402,7 @@ def predict(res: RmaResult, newmods=None, transf=None, targs=None, level=None) -
             pi_lb, pi_ub = (apply_transf(a, transf, targs) for a in (pi_lb, pi_ub))
         se = None
     name = transf if isinstance(transf, str) or transf is None else getattr(transf, "__name__", "f")
-    return PredictResult(pred, se, ci_lb, ci_ub, pi_lb, pi_ub, name, 1 - alpha)
+    return PredictResult(pred, se, ci_lb, ci_ub, pi_lb, pi_ub, name, 1 - alpha, res.provenance)
 
 
 # ----------------------------------------------------------------------------- confint
@@ -413,6 +416,7 @@ class ConfintResult:
     i2: tuple
     h2: tuple
     type: str = "Q-profile"
+    provenance: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         def d(t):
@@ -492,6 +496,8 @@ def confint(res: RmaResult, level=None) -> ConfintResult:
         (math.sqrt(res.tau2), math.sqrt(lb), math.sqrt(ub)),
         (res.i2, i2(lb), i2(ub)),
         (res.h2, h2(lb), h2(ub)),
+        "Q-profile",
+        res.provenance,
     )
 
 
@@ -557,6 +563,7 @@ def _tau2_intercept(method, y, v, k):
 
 
 _POW = np.array([1.0, 2.0, 3.0])
+_POW0 = np.array([[0.0], [1.0], [2.0]])
 
 
 def _power_sums(yc3, v, t):
@@ -572,9 +579,8 @@ def _reml_ml_intercept(reml, y, v, k, with_cache=False):
     expanded sums do not cancel. Iteration stops when the step is below THRESHOLD; the returned
     tau^2 is the last iterate at which the sums were evaluated (Newton: its error is about the
     square of the last step)."""
-    ybar = float(y.mean())
-    yc = y - ybar
-    yc3 = np.vstack((np.ones(k), yc, yc * yc))
+    ybar = float(np.add.reduce(y)) / k
+    yc3 = (y - ybar)[None, :] ** _POW0  # rows: 1, yc, yc^2
     tau2 = 0.0
     fe = None
     for it in range(MAXITER):
@@ -804,7 +810,10 @@ def rma(
         v = as_float_array(vi, "vi", "rma", k_all)
     if mods is None and intercept:
         X, names = np.ones((k_all, 1)), ("intrcpt",)
-        ok = np.isfinite(y) & np.isfinite(v)
+        if math.isfinite(float(np.add.reduce(y)) + float(np.add.reduce(v))):
+            ok = _ALL_TRUE
+        else:
+            ok = np.isfinite(y) & np.isfinite(v)
     else:
         X, names = _design(mods, k_all, intercept, mod_names)
         ok = np.isfinite(y) & np.isfinite(v) & np.all(np.isfinite(X), axis=1)
@@ -815,14 +824,14 @@ def rma(
             raise SynthesisError(f"rma: slab has length {len(slab)}, expected {k_all}")
     if ni is not None:
         ni = np.asarray(ni, dtype=float)
-    if not ok.all():
+    if ok is not _ALL_TRUE and not ok.all():
         if slab is None:  # metafor's default labels: the 1-based row numbers of the input
             slab = tuple(str(i + 1) for i in range(k_all))
         y, v, X = y[ok], v[ok], X[ok]
         slab = None if slab is None else tuple(s for s, o in zip(slab, ok, strict=True) if o)
         ni = None if ni is None or ni.size != k_all else ni[ok]
-    if np.any(v <= 0):
-        raise SynthesisError("rma: sampling variances must be positive")
+    if y.size == 0 or float(v.min()) <= 0:
+        raise SynthesisError("rma: sampling variances must be positive (and k >= 1)")
     return _fit(y, v, X, names, method, test, alpha, slab, measure, ni, btt, slab_default)
 
 

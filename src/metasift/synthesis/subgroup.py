@@ -8,7 +8,7 @@ common tau^2 is ``rma(yi, vi, mods={"group": groups})``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,6 +27,7 @@ class SubgroupResult:
     qb: float
     qb_df: int
     qbp: float
+    provenance: dict = field(default_factory=dict)
 
     def to_frame(self):
         import pandas as pd
@@ -78,5 +79,7 @@ def subgroup(yi, vi=None, groups=None, method: str = "REML", test: str = "z", le
     se = np.array([float(f.se[0]) for f in fits])
     between = rma(est, sei=se, mods={"group": np.array(levels, dtype=object)}, method="FE",
                   level=level)  # fmt: skip
+    prov = dict(overall.provenance)
+    prov["settings"] = {**prov["settings"], "groups": levels}
     return SubgroupResult(levels, tuple(fits), overall, between, between.qm, between.qm_df[0],
-                          between.qmp)  # fmt: skip
+                          between.qmp, prov)  # fmt: skip
