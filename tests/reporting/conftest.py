@@ -197,10 +197,10 @@ def _add_refs(review, titles, database="TestDB"):
     return ids
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def built(request, tmp_path_factory):
     """The scenario with extracted values, built once per back end for read-only tests (building
-    it takes seconds; the function-scoped ``scenario`` fixture is for tests that change it)."""
+    it takes seconds, so once per session; the function-scoped ``scenario`` fixture is for tests that change it)."""
     import uuid
 
     from sqlalchemy.engine import make_url
