@@ -20,7 +20,7 @@ from metasift.dedup.normalize import Norm
 
 KEY_CHARS = 40
 MAX_BLOCK = 40
-WINDOW = 5
+WINDOW = 3
 
 
 def _keys(n: Norm) -> list[tuple]:

@@ -72,11 +72,17 @@ _ERRATUM_RE = re.compile(
     r"notice of retraction|expression of concern|withdrawn|author correction|publisher correction)\b"
     r"|\b(erratum|corrigendum)$"
 )
+_LANGUAGES = (
+    r"(?:german|french|spanish|italian|portuguese|russian|polish|chinese|japanese|korean|"
+    r"hungarian|czech|slovak|dutch|danish|swedish|norwegian|finnish|turkish|greek|hebrew|"
+    r"bulgarian|romanian|serbian|croatian|ukrainian|persian|arabic|lithuanian|estonian)"
+)
 # notes that databases append to titles; they say nothing about the work itself
 _NOTE_RE = re.compile(
     r"\[(?:review|editorial|comment|letter|abstract|english abstract|see comments?|news|"
     r"\d+ refs?|article in [^\]]*|erratum[^\]]*|retraction[^\]]*|comment[^\]]*|"
-    r"corrected[^\]]*|published erratum[^\]]*|update[^\]]*)(?:\]|$)"
+    r"corrected[^\]]*|published erratum[^\]]*|update[^\]]*|" + _LANGUAGES + r")(?:\]|$)"
+    r"|\.\s*(?:" + _LANGUAGES + r")\s*$"
     r"|\((?:structured|provisional)? ?abstract\)|\(author'?s? transl\)",
 )
 _COMMENT_RE = re.compile(
@@ -87,6 +93,17 @@ _COMMENT_RE = re.compile(
 _CONF_RE = re.compile(
     r"\b(abstracts?|meeting|meetingabstracts|congress|conference|symposium|suppl|supplement)\b"
 )
+_PAREN_TAIL_RE = re.compile(r"\(([^()]{20,})\)\s*\.?$")
+_PAGE_NUM_RE = re.compile(r"^([a-z]{0,2})0*(\d+)")
+_MONTH_FIRST_RE = re.compile(r"^([a-z]{3})-(\d{1,2})$")
+_MONTH_LAST_RE = re.compile(r"^(\d{1,2})-([a-z]{3})$")
+_PAGE_SPLIT_RE = re.compile(r"\s*(?:-+|–|—|to)\s*")
+_PAGE_PARTS_RE = re.compile(r"^([a-z]{0,2})(\d+)$")
+_DIGITS_RE = re.compile(r"\d+")
+_JOURNAL_SPLIT_RE = re.compile(r"\s*=\s*|\s*:\s*\[")
+_JOURNAL_NOISE_RE = re.compile(r"\([^)]*\)|\[[^\]]*\]|\b\d+(st|nd|rd|th)?\b")
+_TRANSLATED_RE = re.compile(r"^\W*\[|<original>|\]\W*$|;\s*[a-z]")
+_VALID_PAGE_RE = re.compile(r"^[a-z]?\d+$")
 _ROMAN = {"i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii"}
 _NUM_TOKEN_RE = re.compile(r"\b(\d+|part [a-z0-9]+)\b")
 
@@ -125,15 +142,21 @@ def norm_text(s: str) -> str:
 def strip_notes(folded_title: str) -> str:
     """Drop database notes: ``[Review] [53 refs]``, ``[Erratum appears in ...]``,
     ``(Structured abstract)``."""
-    if "[" not in folded_title and "(" not in folded_title:
+    if "[" not in folded_title and "(" not in folded_title and "." not in folded_title:
         return folded_title
     return _NOTE_RE.sub(" ", folded_title)
 
 
 def title_variants(title: str) -> tuple[str, tuple[str, ...]]:
-    """The main normalised title and alternative forms (outside / inside brackets)."""
-    t = strip_notes(fold(title)).strip()
+    """The main normalised title and alternative forms (outside / inside brackets, the
+    original-language title Embase puts on a second line)."""
     alts: list[str] = []
+    if "\n" in title:
+        title, _, rest = title.partition("\n")
+        alt = norm_text(rest)
+        if len(alt) >= 10:
+            alts.append(alt)
+    t = strip_notes(strip_notes(fold(title)).strip()).strip()
     for m in _BRACKET_RE.finditer(t):
         inner = norm_text(m.group(1))
         outer = norm_text(t[: m.start()] + " " + t[m.end() :])
@@ -143,7 +166,7 @@ def title_variants(title: str) -> tuple[str, tuple[str, ...]]:
             alts.append(inner)
     main = _NON_ALNUM_RE.sub(" ", t).strip()
     # "Original title (English title)": Embase keeps both; the parenthesised part is an alternative
-    m = re.search(r"\(([^()]{20,})\)\s*\.?$", t)
+    m = _PAREN_TAIL_RE.search(t)
     if m and m.start() > 20:
         alts.append(norm_text(m.group(1)))
         alts.append(norm_text(t[: m.start()]))
@@ -169,7 +192,7 @@ def norm_pmid(s: str) -> str:
 
 def _page_num(p: str) -> str:
     p = p.strip().lower()
-    m = re.match(r"^([a-z]{0,2})0*(\d+)", p)
+    m = _PAGE_NUM_RE.match(p)
     if m:
         return m.group(1) + m.group(2)
     return p
@@ -181,25 +204,31 @@ def norm_pages(s: str) -> tuple[str, str]:
     if not s or s in {"n/a", "na", "unknown", "-"}:
         return "", ""
     # spreadsheet damage: "7-13" stored as the date "Jul-13", "13-Jul" or "2013-07-13"
-    m = re.match(r"^([a-z]{3})-(\d{1,2})$", s)
+    m = _MONTH_FIRST_RE.match(s)
     if m and m.group(1) in _MONTHS:
         s = f"{_MONTHS[m.group(1)]}-{m.group(2)}"
-    m = re.match(r"^(\d{1,2})-([a-z]{3})$", s)
+    m = _MONTH_LAST_RE.match(s)
     if m and m.group(2) in _MONTHS:
         s = f"{m.group(1)}-{_MONTHS[m.group(2)]}"
-    parts = [p for p in re.split(r"\s*(?:-+|–|—|to)\s*", s, maxsplit=1) if p]
+    parts = [p for p in _PAGE_SPLIT_RE.split(s, maxsplit=1) if p]
     if not parts:
         return "", ""
     first = _page_num(parts[0])
     last = _page_num(parts[1]) if len(parts) > 1 else ""
-    if first.isdigit() and last.isdigit() and len(last) < len(first):
-        last = first[: len(first) - len(last)] + last  # 221-8 -> 228
+    mf = _PAGE_PARTS_RE.match(first)
+    ml = _PAGE_PARTS_RE.match(last)
+    if mf and ml:
+        pre, d1 = mf.groups()
+        d2 = ml.group(2)
+        if len(d2) < len(d1):
+            d2 = d1[: len(d1) - len(d2)] + d2  # 221-8 -> 228, H1380-6 -> H1386
+        last = (ml.group(1) or pre) + d2
     return first, last
 
 
 def norm_volume(s: str) -> str:
     s = fold(s).strip()
-    m = re.search(r"\d+", s)
+    m = _DIGITS_RE.search(s)
     return m.group(0).lstrip("0") or "0" if m else ""
 
 
@@ -214,8 +243,9 @@ def split_embase_journal(journal: str) -> tuple[str, str, str, str]:
 def norm_journal(s: str) -> str:
     """Journal name as lower-case words (abbreviation dots become word breaks)."""
     s = fold(s)
-    s = re.split(r"\s*=\s*|\s*:\s*\[", s)[0]  # "Zhonghua ... = Chinese journal of ..." -> first
-    s = s.replace("the ", " ")
+    s = _JOURNAL_SPLIT_RE.split(s)[0]  # "Zhonghua ... = Chinese journal of ..." -> first
+    # "(1985)", "[Electronic Resource]", "(Munich, Germany : 1983)", years and edition numbers
+    s = _JOURNAL_NOISE_RE.sub(" ", s)
     return _NON_ALNUM_RE.sub(" ", s).strip()
 
 
@@ -281,6 +311,7 @@ class Norm:
     pmid: str
     abstract: str
     erratum: bool
+    translated: bool  # MEDLINE's "[Translated title]" or a bilingual title
     comment: bool
     conference: bool
     sort_key: tuple  # content-only key: ties broken by content, never by input position
@@ -292,14 +323,15 @@ def normalize(r: RecordData) -> Norm:
     erratum = bool(_ERRATUM_RE.search(ftitle))
     comment = bool(_COMMENT_RE.search(ftitle))
     words = title.split()
-    nums = frozenset(re.findall(r"\d+", title)) | frozenset(
+    nums = frozenset(_DIGITS_RE.findall(title)) | frozenset(
         w for w in words if w in _ROMAN and len(words) > 3 and w != "i"
     )
     journal_raw, jvol, jiss, jpp = split_embase_journal(r.journal or "")
     volume = norm_volume(r.volume or jvol)
     issue = norm_volume(r.issue or jiss)
     page1, page2 = norm_pages(r.pages or jpp)
-    if r.year and page1 == str(r.year):  # the year exported into the pages field
+    if (r.year and page1 == str(r.year)) or not _VALID_PAGE_RE.match(page1):
+        # the year or a month exported into the pages field: use Embase's "(pp ...)" if any
         page1, page2 = norm_pages(jpp) if jpp else ("", "")
     journal = journal_tokens(norm_journal(journal_raw))
     fams = tuple(k for k in (family_key(a.family) for a in r.authors[:12]) if k)
@@ -314,7 +346,8 @@ def normalize(r: RecordData) -> Norm:
     conference = bool(
         _CONF_RE.search(conf_text)
         or (r.publication_type or "").lower() in {"inproceedings", "conference", "conf", "abst"}
-        or bool(re.match(r"^s\d", page1))
+        or page1[:1] == "s"
+        and page1[1:2].isdigit()
     )
     abstract = norm_text(r.abstract[:400]) if r.abstract else ""
     norm = Norm(
@@ -335,6 +368,7 @@ def normalize(r: RecordData) -> Norm:
         pmid=norm_pmid(r.pmid or ""),
         abstract=abstract,
         erratum=erratum,
+        translated=bool(_TRANSLATED_RE.search(fold(r.title or ""))),
         comment=comment,
         conference=conference,
         sort_key=(),

@@ -42,23 +42,29 @@ WEIGHTS: dict[str, float] = {
     "title_080": 1.5,
     "title_060": -3.0,
     "title_low": -7.0,  # below 0.6: different works unless much else agrees
+    # a translated title ("[...]" in MEDLINE) against another translation or the original,
+    # when year, volume, first page, journal and first author all agree (replaces the
+    # title term below 0.9)
+    "title_translated": 2.5,
     "title_long": 1.0,  # a matching title of 8+ words is rarely shared by two works
-    "title_short": -3.0,  # a matching title of < 4 words ("Editorial introduction") says little
+    "title_short": -2.0,  # a matching title of < 4 words ("Editorial introduction") says little
     "year_equal": 1.0,
     "year_off1": -0.5,  # online-first vs print year
     "year_off": -4.0,
     "author_first_equal": 1.5,
     "author_first_close": 0.5,  # transliteration / typo (Vishnevskii vs Vishnevski)
     "author_first_differ": -3.0,
+    "author_order_differs": 0.0,  # first author of one is 2nd/3rd of the other
     "authors_all_close": 1.0,
     "volume_equal": 1.0,
     "volume_differ": -2.5,
     "page_equal": 2.5,
+    "locator_equal": 3.0,  # year + volume + first page all equal: a citation's address
     "page_differ": -4.0,
     "last_page_differ": -3.0,  # same first page, different end: a recurring column
     "issue_differ": -1.5,
     "journal_equal": 0.5,
-    "journal_differ": -0.5,
+    "journal_differ": -1.0,
     "doi_equal": 2.5,  # DOIs are shared by chapters/supplements and mistyped: never decisive
     "doi_differ": -2.5,
     "pmid_equal": 6.0,
@@ -123,6 +129,11 @@ def compare_pages(a: Norm, b: Norm) -> bool | None:
     return False
 
 
+_PARTICLES = frozenset(
+    "de da del della di do dos du des den der van von ter ten le la el al o st mc mac ben bin".split()
+)
+
+
 def _subsequence(short: str, long_: str) -> bool:
     it = iter(long_)
     return all(c in it for c in short)
@@ -139,6 +150,21 @@ def names_close(x: str, y: str) -> bool:
     if len(short) >= 0.6 * len(long_) and _subsequence(short, long_):
         return True
     return Levenshtein.normalized_similarity(x, y) >= 0.8
+
+
+def _same_address(a: Norm, b: Norm) -> bool:
+    """Same year, volume, first page and first author, journals not different."""
+    return bool(
+        a.year
+        and a.year == b.year
+        and a.volume
+        and a.volume == b.volume
+        and a.page1
+        and a.page1 == b.page1
+        and a.fam1
+        and (a.fam1 == b.fam1 or names_close(a.fam1, b.fam1))
+        and journals_match(a.journal, b.journal) is not False
+    )
 
 
 def _strong_ids(a: Norm, b: Norm) -> bool:
@@ -177,7 +203,9 @@ def compare(a: Norm, b: Norm) -> tuple[float, dict]:
         # dissimilar titles and no shared identifier or locator: the other fields together
         # (at most +7) cannot lift title_low (-7) to the review queue; stop here (speed)
         return w["title_low"], {"title_low": (w["title_low"], ts)}
-    if ts >= 1.0:
+    if ts < 0.9 and (a.translated or b.translated) and _same_address(a, b):
+        add("title_translated", ts)
+    elif ts >= 1.0:
         add("title_exact", ts)
     elif ts >= 0.95:
         add("title_095", ts)
@@ -195,7 +223,10 @@ def compare(a: Norm, b: Norm) -> tuple[float, dict]:
             add("title_long")
         elif nwords < 4:
             add("title_short")
-    if a.title_numbers and b.title_numbers and a.title_numbers != b.title_numbers and ts < 1.0:
+    # "Part 1" vs "Part 2": numbers on both sides, neither set inside the other (a number lost
+    # with a dropped "[3H]" or subtitle is not a difference)
+    na, nb = a.title_numbers, b.title_numbers
+    if na and nb and ts < 1.0 and not (na <= nb or nb <= na):
         add("different_numbers", (sorted(a.title_numbers), sorted(b.title_numbers)))
 
     # --- year ------------------------------------------------------------------------------
@@ -204,11 +235,14 @@ def compare(a: Norm, b: Norm) -> tuple[float, dict]:
         add("year_equal" if d == 0 else "year_off1" if d == 1 else "year_off", (a.year, b.year))
 
     # --- authors ---------------------------------------------------------------------------
-    if a.fam1 and b.fam1:
+    # a family name that is only a particle ("de", "o", "st") is a parsing remnant: not compared
+    if a.fam1 and b.fam1 and a.fam1 not in _PARTICLES and b.fam1 not in _PARTICLES:
         if a.fam1 == b.fam1:
             add("author_first_equal")
         elif names_close(a.fam1, b.fam1):
             add("author_first_close", (a.fam1, b.fam1))
+        elif a.fam1 in b.fams[1:3] or b.fam1 in a.fams[1:3]:
+            add("author_order_differs", (a.fam1, b.fam1))
         else:
             add("author_first_differ", (a.fam1, b.fam1))
         if len(a.fams) > 1 and len(b.fams) > 1:
@@ -225,11 +259,16 @@ def compare(a: Norm, b: Norm) -> tuple[float, dict]:
         add("page_equal" if pages else "page_differ", (a.page1, b.page1))
         if pages and a.page2 and b.page2 and a.page2 != b.page2:
             add("last_page_differ", (a.page2, b.page2))
+        elif pages and a.volume == b.volume and a.volume and a.year == b.year and a.year:
+            if journals_match(a.journal, b.journal) is not False:
+                add("locator_equal")
     # issue numbers of 3+ digits are ignored: some exports put a database record number there
     if a.issue and b.issue and len(a.issue) <= 2 and len(b.issue) <= 2 and a.issue != b.issue:
         add("issue_differ", (a.issue, b.issue))
     jm = journals_match(a.journal, b.journal)
-    if jm is not None:
+    # proceedings titles are not standardised ("AMCIS 2017 Proceedings" / "Americas Conference
+    # on Information Systems"): between two conference records the venue is not compared
+    if jm or (jm is False and not (a.conference and b.conference)):
         add("journal_equal" if jm else "journal_differ")
     if a.conference != b.conference and jm is not True:
         add("conference_vs_article")
