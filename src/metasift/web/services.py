@@ -1,0 +1,343 @@
+"""What the web pages need from the library, as plain functions (no request objects here).
+
+Route handlers call these and render the result; the SQL stays in the store and the screening
+rules stay in ``metasift.screening`` / ``metasift.workflow``.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from markupsafe import Markup, escape
+from sqlalchemy import select
+
+from metasift.errors import BlindingError, MetasiftError, check_param
+from metasift.protocol import STAGES
+from metasift.store import Store
+from metasift.store.models import FullTextLink, Reference, Setting
+
+STOP_KEY = "stopping"
+UPLOAD_SUFFIXES = (
+    ".ris",
+    ".nbib",
+    ".txt",
+    ".bib",
+    ".csv",
+    ".tsv",
+    ".ciw",
+    ".isi",
+    ".medline",
+    ".xml",
+    ".enw",
+    ".xlsx",
+)
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+
+
+# -- text ------------------------------------------------------------------------------------------
+def highlight(text: str | None, include=(), exclude=()) -> Markup:
+    """Escape ``text`` and wrap the protocol's keywords in ``<mark>`` (case-insensitive).
+
+    Escaping happens piece by piece on the raw text, so HTML in an abstract is always inert."""
+    text = text or ""
+    words = [(w, "inc") for w in include if w] + [(w, "exc") for w in exclude if w]
+    if not words or not text:
+        return Markup(escape(text))
+    kind = {w.lower(): k for w, k in words}
+    pattern = re.compile(
+        "|".join(re.escape(w) for w, _ in sorted(words, key=lambda x: -len(x[0]))), re.IGNORECASE
+    )
+    out, pos = [], 0
+    for m in pattern.finditer(text):
+        out.append(escape(text[pos : m.start()]))
+        out.append(
+            Markup('<mark class="kw-{}">{}</mark>').format(kind[m.group(0).lower()], m.group(0))
+        )
+        pos = m.end()
+    out.append(escape(text[pos:]))
+    return Markup("").join(out)
+
+
+def authors_line(authors, limit: int = 8) -> str:
+    names = []
+    for a in (authors or [])[:limit]:
+        if isinstance(a, list | tuple):
+            names.append(", ".join(p for p in a if p))
+        else:
+            names.append(str(a))
+    more = len(authors or []) - limit
+    return "; ".join(names) + (f"; … (+{more})" if more > 0 else "")
+
+
+# -- dashboard -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Dashboard:
+    status: dict
+    progress: dict  # stage -> {reviewer: number of standing decisions}
+    agreement: list  # rows: stage, reviewer_a, reviewer_b, n, kappa, percent
+    stopping: dict  # stage -> latest stop-check payload
+    conflicts: dict  # stage -> number of open conflicts
+
+
+def dashboard(review) -> Dashboard:
+    from metasift.workflow.screening_stage import agreement_table
+
+    status = review.status().to_dict()
+    progress: dict = {}
+    for stage in STAGES:
+        counts: Counter = Counter()
+        for st in review.stage_states(stage).values():
+            for reviewer in st.decisions:
+                counts[reviewer] += 1
+        progress[stage] = dict(sorted(counts.items()))
+    rows = []
+    for row in agreement_table(review):
+        ag = row["agreement"]
+        rows.append(
+            {
+                "stage": row["stage"],
+                "reviewer_a": row["reviewer_a"],
+                "reviewer_b": row["reviewer_b"],
+                "n": getattr(ag, "n", None),
+                "kappa": getattr(ag, "kappa", None),
+                "percent": getattr(ag, "percent_agreement", None),
+            }
+        )
+    return Dashboard(
+        status=status,
+        progress=progress,
+        agreement=rows,
+        stopping=latest_stop_estimate(review.store),
+        conflicts={s: status["stages"][s]["conflicts"] for s in STAGES},
+    )
+
+
+def latest_stop_estimate(store: Store) -> dict:
+    """The newest stop-check payload per stage (``metasift screen stop-check`` records it)."""
+    with store.read() as s:
+        row = s.get(Setting, STOP_KEY)
+        return dict(row.value) if row is not None and isinstance(row.value, dict) else {}
+
+
+# -- screening -------------------------------------------------------------------------------------
+def _robust_queue_class():
+    from metasift.workflow.screening_stage import ScreeningQueue
+
+    class RobustQueue(ScreeningQueue):
+        """A queue whose failed retraining (e.g. too few distinct words yet) keeps the last ranking
+        instead of failing the request; the reason is kept in ``train_error``."""
+
+        train_error = ""
+
+        def retrain(self, wait: bool = False) -> None:
+            try:
+                super().retrain(wait=wait)
+                self.train_error = ""
+            except MetasiftError as exc:
+                self.train_error = str(exc)
+
+    return RobustQueue
+
+
+class QueueRegistry:
+    """One :class:`ScreeningQueue` per (reviewer, stage), kept across requests so retraining runs in
+    the background. A queue is rebuilt when the set of eligible references changed (an import, or a
+    reference included at title/abstract becoming screenable at full text)."""
+
+    def __init__(self, review):
+        self.review = review
+        self._queues: dict[tuple[str, str], tuple[tuple, object]] = {}
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _signature(self, stage: str) -> tuple:
+        from metasift.screening.decisions import eligible_references
+
+        with self.review.store.read() as s:
+            ids = eligible_references(s, self.review.protocol, stage)
+        return (len(ids), hash(tuple(ids)))
+
+    def lock(self, reviewer: str, stage: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault((reviewer, stage), threading.Lock())
+
+    def get(self, reviewer: str, stage: str):
+        check_param(stage, STAGES, "stage", "QueueRegistry.get")
+        sig = self._signature(stage)
+        key = (reviewer, stage)
+        held = self._queues.get(key)
+        if held is None or held[0] != sig:
+            held = (sig, _robust_queue_class()(self.review, stage, reviewer))
+            self._queues[key] = held
+        return held[1]
+
+    def next(self, reviewer: str, stage: str):
+        with self.lock(reviewer, stage):
+            return self.get(reviewer, stage).next()
+
+    def decided(self, reviewer: str, stage: str) -> None:
+        with self.lock(reviewer, stage):
+            q = self._queues.get((reviewer, stage))
+            if q is not None:
+                q[1].decided()
+
+
+def my_progress(review, stage: str, reviewer: str) -> dict:
+    """How many references ``reviewer`` has a standing decision on, of those eligible."""
+    from metasift.screening.decisions import eligible_references, stage_states
+
+    with review.store.read() as s:
+        eligible = eligible_references(s, review.protocol, stage)
+        states = stage_states(s, review.protocol, stage)
+    mine = sum(1 for st in states.values() if reviewer in st.decisions)
+    return {"decided": mine, "eligible": len(eligible)}
+
+
+@dataclass(frozen=True)
+class ReferenceView:
+    """One reference with what the requester may see of the decisions on it."""
+
+    id: int
+    title: str
+    abstract: str
+    authors: str
+    year: int | None
+    journal: str
+    doi: str
+    links: list = field(default_factory=list)
+    decisions: dict = field(default_factory=dict)  # reviewer -> {decision, reason, note}
+    blinded: bool = False
+
+
+def reference_view(review, reference_id: int, stage: str, requester: str) -> ReferenceView:
+    """A reference and the decisions on it that ``requester`` may see (blinding by the library)."""
+    check_param(stage, STAGES, "stage", "reference_view")
+    with review.store.read() as s:
+        ref = s.get(Reference, reference_id)
+        if ref is None or not ref.active:
+            raise MetasiftError(f"no reference #{reference_id}")
+        links = [
+            link.location
+            for link in s.scalars(
+                select(FullTextLink)
+                .where(FullTextLink.reference_id == reference_id)
+                .order_by(FullTextLink.id.desc())
+            )
+        ]
+    blinded = False
+    try:
+        visible = review.visible_decisions(reference_id, stage, requester)
+    except BlindingError:
+        visible, blinded = {}, True
+    return ReferenceView(
+        id=ref.id,
+        title=ref.title or "",
+        abstract=ref.abstract or "",
+        authors=authors_line(ref.authors),
+        year=ref.year,
+        journal=ref.journal or "",
+        doi=ref.doi or "",
+        links=links,
+        decisions={
+            r: {"decision": d.decision, "reason": d.reason, "note": d.note}
+            for r, d in visible.items()
+            if d is not None
+        },
+        blinded=blinded,
+    )
+
+
+def fulltext_links(store: Store, reference_id: int) -> list[str]:
+    with store.read() as s:
+        return [
+            link.location
+            for link in s.scalars(
+                select(FullTextLink)
+                .where(FullTextLink.reference_id == reference_id)
+                .order_by(FullTextLink.id.desc())
+            )
+        ]
+
+
+def add_fulltext_link(review, reference_id: int, location: str, actor: str) -> None:
+    """Attach a PDF path or URL to a reference for full-text screening (newest wins; audited)."""
+    from metasift.screening.decisions import eligible_references
+
+    location = (location or "").strip()
+    if not location:
+        raise MetasiftError("give a PDF path or URL")
+    if len(location) > 2000:
+        raise MetasiftError("a PDF path or URL is at most 2000 characters")
+    if re.match(r"^[a-z][a-z0-9+.-]*:", location, re.I) and not re.match(
+        r"^(https?|file):", location, re.I
+    ):
+        raise MetasiftError("a link must be an http(s) or file URL, or a path")
+    with review.store.write() as s:
+        if reference_id not in set(eligible_references(s, review.protocol, "full_text")):
+            raise MetasiftError(f"reference #{reference_id} is not at the full-text stage")
+        s.add(FullTextLink(reference_id=reference_id, location=location, added_by=actor))
+        Store.audit(
+            s, actor, "fulltext.link", "reference", reference_id, after={"location": location}
+        )
+
+
+def conflict_views(review, stage: str, requester: str) -> list[ReferenceView]:
+    return [
+        reference_view(review, st.reference_id, stage, requester)
+        for st in sorted(review.conflicts(stage), key=lambda st: st.reference_id)
+    ]
+
+
+# -- uploads ---------------------------------------------------------------------------------------
+def safe_filename(name: str) -> str:
+    base = Path(name or "").name
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._") or "upload"
+    return base[-120:]
+
+
+def check_upload_name(name: str) -> str:
+    safe = safe_filename(name)
+    suffix = Path(safe).suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        raise MetasiftError(
+            f"{safe}: not a search export this app imports; use one of {', '.join(UPLOAD_SUFFIXES)}"
+        )
+    return safe
+
+
+def incoming_path(project: Path, name: str) -> Path:
+    """Where an upload is written before import: under ``searches/`` (never web-served)."""
+    folder = Path(project) / "searches" / ".incoming"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{secrets.token_hex(6)}-{check_upload_name(name)}"
+
+
+def import_upload(
+    review,
+    path: Path,
+    original_name: str,
+    *,
+    database: str,
+    searched: str,
+    query: str,
+    lenient: bool,
+    actor: str,
+):
+    """Import an uploaded file (copied into ``searches/`` by the library) and drop the staging copy."""
+    path = Path(path)
+    final = path.with_name(check_upload_name(original_name))
+    staged = path.parent / secrets.token_hex(4) / final.name
+    staged.parent.mkdir()
+    path.rename(staged)  # the import keeps the original file name
+    try:
+        return review.import_file(
+            staged, database=database, searched=searched, query=query, lenient=lenient, actor=actor
+        )
+    finally:
+        staged.unlink(missing_ok=True)
+        staged.parent.rmdir()
