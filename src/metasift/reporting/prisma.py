@@ -512,7 +512,13 @@ def _lines(parts: list[str], wrap: int = WRAP) -> list[str]:
         wrapped = textwrap.wrap(
             keep, wrap, initial_indent=indent, subsequent_indent=indent + "  "
         ) or [""]
-        out += [w.replace("\u00a0", " ") for w in wrapped]
+        # indents as no-break spaces: SVG collapses ordinary leading spaces
+        out += [
+            w.replace("\u00a0", " ").replace("  ", "\u00a0\u00a0")
+            if w.startswith(" ")
+            else w.replace("\u00a0", " ")
+            for w in wrapped
+        ]
     return out
 
 

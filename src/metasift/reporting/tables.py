@@ -524,6 +524,7 @@ def direction_inputs(protocol: Protocol, values: pd.DataFrame) -> dict | None:
     dom = [protocol.domain_of(o) or "(not in protocol)" for o in d["outcome"]]
     sv = values[(values["level"] == "study") & (values["field"] == "n_total")]
     n_of = {s: _num(v) for s, v in zip(sv["study"], sv["value"], strict=True)}
+    n_of = {s: int(v) if v is not None and v.is_integer() else v for s, v in n_of.items()}
     return {
         "study": list(d["study"]),
         "domain": dom,
@@ -564,6 +565,14 @@ def sof_frame(protocol: Protocol, values: pd.DataFrame, fits: list, session: Ses
         )
         comment = ", ".join(f"{d} in {dirs[d]}" for d in DIRECTIONS if dirs.get(d))
         comment = f"Direction of effect: {comment}" if comment else ""
+        if o.name in fit_of and rel is None:
+            f = fit_of[o.name]
+            measure = getattr(f, "measure", None) or "pooled estimate"
+            pooled = (
+                f"{measure} {float(f.beta[0]):.2f} "
+                f"({float(f.ci_lb[0]):.2f} to {float(f.ci_ub[0]):.2f}; {f.k} studies)"
+            )
+            comment = pooled + (f". {comment}" if comment else "")
         rows.append(sof_row(o.name, len(studies), n, rel, None, None, comment=comment))
         g = graded.get(o.name) or {}
         cert.append(str(g.get("level")) if g.get("level") else NOT_ASSESSED)
