@@ -131,3 +131,18 @@ def test_replayer_understands_other_case_files(tmp_path, shared_dir):
     outs = list(refcases.run_cases(tmp_path / "c.json"))
     assert [o.passed for o in outs] == [True, True]
     assert np.isfinite(outs[0].max_rel_err)
+
+
+# Extra cases written for metasift by tests/synthesis/reference/make_extra_cases.R with
+# R 4.2.2 + metafor 3.8-1 (the versions of the shared set): confidence levels, interactions,
+# cbind() moderators, btt, %in% subsets, SMD vtype="UB", HE/SJ/HS with knha, Q0 trim and fill,
+# zero-cell options (to="all", add=1/4, drop00, if0all), correct=FALSE, leave1out with knha.
+_EXTRA_PATH = Path(__file__).parent / "reference" / "extra_cases.json"
+_EXTRA = json.loads(_EXTRA_PATH.read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", _EXTRA, ids=[c["case_id"] for c in _EXTRA])
+def test_extra_metafor_case(case, shared_dir):
+    out = run_case(case, shared_dir / "benchmarks" / "meta" / "data", _datasets())
+    assert out.error is None, out.error
+    assert out.passed, out.failures[:10]

@@ -183,9 +183,9 @@ class TrimfillResult:
 
 def trimfill(x: RmaResult, side: str | None = None, estimator: str = "L0",
              maxiter: int = 100) -> TrimfillResult:  # fmt: skip
-    """Duval & Tweedie's trim and fill. ``side=None`` picks the side from the sign of the
+    """Duval & Tweedie's trim and fill (estimators L0, R0, Q0). ``side=None`` picks the side from the sign of the
     Egger-type slope (a model with sei as moderator, same method): positive -> "left"."""
-    check_param(estimator, ("L0", "R0"), "estimator", "trimfill")
+    check_param(estimator, ("L0", "R0", "Q0"), "estimator", "trimfill")
     if side is not None:
         check_param(side, ("left", "right"), "side", "trimfill")
     if not isinstance(x, RmaResult) or not x.int_only:
@@ -218,6 +218,14 @@ def trimfill(x: RmaResult, side: str | None = None, estimator: str = "L0",
             neg = -signed[signed < 0]
             k0 = int(k - (neg.max() if neg.size else 0) - 1)
             se_k0 = math.sqrt(2 * max(0, k0) + 2)
+        elif estimator == "Q0":
+            sr = signed[signed > 0].sum()
+            k0f = k - 0.5 - math.sqrt(max(0.0, 2 * k * k - 4 * sr + 0.25))
+            var_sr = (k * (k + 1) * (2 * k + 1) + 10 * k0f**3 + 27 * k0f**2 + 17 * k0f
+                      - 18 * k * k0f**2 - 18 * k * k0f + 6 * k**2 * k0f) / 24  # fmt: skip
+            den = (k - 0.5) ** 2 - k0f * (2 * k - k0f - 1)
+            se_k0 = 2 * math.sqrt(max(var_sr, 0.0)) / math.sqrt(den) if den > 0 else math.nan
+            k0 = k0f
         else:
             sr = signed[signed > 0].sum()
             k0f = (4 * sr - k * (k + 1)) / (2 * k - 1)
