@@ -18,7 +18,7 @@ from metasift.records import Author, RecordData
 from metasift.sources import normalise as nz
 from metasift.sources.writers import to_string
 
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 _counter = itertools.count()
 
 # Text the writers must carry unchanged: letters (with precomposed accents), digits and ordinary

@@ -32,6 +32,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "author",
         "author names",
         "author(s)",
+        "af",
         "au",
         "first_authors",
     ),
@@ -43,24 +44,26 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "journal/book",
         "secondary_title",
         "journal title",
+        "so",
         "source",
     ),
     "volume": ("volume", "vl"),
     "issue": ("issue", "number", "is"),
     "pages": ("pages", "page", "pg"),
-    "doi": ("doi", "do"),
-    "pmid": ("pubmed id", "pmid", "pubmed_id", "entrezuid"),
+    "doi": ("doi", "do", "di"),
+    "pmid": ("pubmed id", "pmid", "pubmed_id", "entrezuid", "pm"),
     "language": ("language of original document", "language", "la"),
     "publication_type": (
         "document type",
         "publication type",
         "item type",
         "type_of_reference",
+        "dt",
         "publication_type",
     ),
     "source_database": ("database name", "database", "archive", "source_database"),
-    "accession_number": ("accession number", "eid", "central id", "key", "accession_number"),
-    "issn": ("issn",),
+    "accession_number": ("accession number", "eid", "central id", "key", "accession_number", "ut"),
+    "issn": ("issn", "sn"),
     "url": ("link", "url", "open url link"),
     "label": ("label_included", "included", "final_included", "label", "inclusion", "decision"),
 }
@@ -73,6 +76,7 @@ KEYWORD_COLUMNS = (
     "emtree medical index terms",
     "emtree drug index terms",
     "mesh terms",
+    "de",  # Web of Science tab-delimited: author keywords
 )
 _EMBASE_SOURCE = re.compile(r"^(.*?)\s*\((\d{4})\)\s*([^:\s(]*)(?::([^\s(]*))?\s*(?:\(([^)]*)\))?")
 _AUTHOR_ID = re.compile(r"\s*\(\d+\)\s*$")
@@ -121,8 +125,8 @@ class Layout:
             self.index["pubmed_short"] = pos.get("shortdetails", -1)
             self.index.pop("journal", None)
         self.embase_source = "source" in pos and "author names" in pos
-        self.page_start = pos.get("page start", pos.get("start_page"))
-        self.page_end = pos.get("page end", pos.get("end_page"))
+        self.page_start = pos.get("page start", pos.get("start_page", pos.get("bp")))
+        self.page_end = pos.get("page end", pos.get("end_page", pos.get("ep")))
         self.art_no = pos.get("art. no.")
         self.keywords = [pos[k] for k in KEYWORD_COLUMNS if k in pos]
         self.known = sum(1 for h in low if h in _KNOWN)
