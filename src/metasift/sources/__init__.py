@@ -4,12 +4,16 @@ Readers are registered by format name under the ``metasift.readers`` entry point
 :func:`metasift.plugins.load`; the format of a file is chosen by sniffing its content (each
 reader's ``sniff(head, filename)`` returns a confidence), not only its name.
 
-    >>> from metasift import sources
-    >>> res = sources.read("embase.ris")                # strict: the first problem raises
-    >>> res.format, len(res.records), res.problems
-    >>> for rec in sources.iter_records("big.ris", lenient=True):   # streams
-    ...     ...
-    >>> sources.write(records, "ris", "out.ris", annotations=[{"decision": "include"}, ...])
+    from metasift import sources
+    res = sources.read("embase.ris")                      # strict: the first problem raises
+    res.format, len(res.records), res.problems, res.warnings
+    stream = sources.iter_records("big.ris", lenient=True)  # streams; .sniffed known at once
+    for rec in stream: ...                                 # .problems/.warnings fill as it goes
+    sources.write(records, "ris", "out.ris", annotations=[{"decision": "include"}, None])
+
+Formats: RIS (``ris``), PubMed MEDLINE/nbib (``medline``), PubMed XML (``pubmed_xml``), BibTeX
+(``bibtex``), EndNote XML (``endnote_xml``), CSV/TSV (``csv``), XLSX (``xlsx``), Web of Science
+plain text (``wos``). Shared normalisation is in :mod:`metasift.sources.normalise`.
 """
 
 from __future__ import annotations

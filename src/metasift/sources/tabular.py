@@ -110,9 +110,7 @@ class Layout:
         pubmed_legacy = "entrezuid" in pos and "description" in pos
         for fld, names in COLUMNS.items():
             for name in names:
-                if name == "source" and scopus:
-                    continue
-                if name == "date" and fld == "year" and any(n in pos for n in names[:-1]):
+                if name == "source" and scopus:  # Scopus: "Source" is "Scopus", not the journal
                     continue
                 if name in pos:
                     self.index[fld] = pos[name]
@@ -129,7 +127,6 @@ class Layout:
         self.page_end = pos.get("page end", pos.get("end_page", pos.get("ep")))
         self.art_no = pos.get("art. no.")
         self.keywords = [pos[k] for k in KEYWORD_COLUMNS if k in pos]
-        self.known = sum(1 for h in low if h in _KNOWN)
 
     def record(self, row: list, line: int | None) -> RecordData:
         n = len(row)
