@@ -34,6 +34,14 @@ from metasift.synthesis._common import (
     version,
 )
 
+@functools.lru_cache(maxsize=64)
+def _ones_column(k: int) -> np.ndarray:
+    """The intercept-only design matrix (cached, read-only)."""
+    x = np.ones((k, 1))
+    x.setflags(write=False)
+    return x
+
+
 _ALL_TRUE = np.ones(1, dtype=bool)  # sentinel: every study has finite yi and vi
 METHODS = ("EE", "FE", "DL", "REML", "ML", "PM", "HE", "SJ", "EB", "HS")
 TESTS = ("z", "knha")
@@ -809,7 +817,7 @@ def rma(
     else:
         v = as_float_array(vi, "vi", "rma", k_all)
     if mods is None and intercept:
-        X, names = np.ones((k_all, 1)), ("intrcpt",)
+        X, names = _ones_column(k_all), ("intrcpt",)
         if math.isfinite(float(np.add.reduce(y)) + float(np.add.reduce(v))):
             ok = _ALL_TRUE
         else:
