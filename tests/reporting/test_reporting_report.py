@@ -40,6 +40,7 @@ def test_html_is_self_contained_and_holds_the_tables(report):
         "characteristics",
         "pooled_characteristics",
         "outcomes_by_domain",
+        "outcome_data",
         "risk_of_bias",
         "adverse_events",
         "summary_of_findings",
@@ -110,6 +111,12 @@ def test_outcomes_adverse_events_and_risk_of_bias(report):
     assert out.loc["main outcome", "Studies"] == 2
     assert (out.loc["main outcome", "Benefit"], out.loc["main outcome", "No change"]) == (1, 1)
     assert out.loc["main outcome", "Domain"] == "primary"
+    od = csv(paths, "outcome_data")
+    assert set(zip(od["Study"], od["direction"], strict=True)) == {
+        ("Alpha 2019", "benefit"),
+        ("Beta 2021", "no change"),
+    }
+    assert set(od["Domain"]) == {"primary"}  # adverse events have their own table
     ae = csv(paths, "adverse_events")
     got = {(r.Study, r.Outcome, str(r.events)) for r in ae.itertuples()}
     assert got == {

@@ -88,6 +88,7 @@ def collect(review, out: Path) -> tuple[list[T.Section], dict, str, dict]:
         chars = T.characteristics_table(s, protocol, values)
         pooled = T.pooled_characteristics_table(values)
         outcomes = T.outcomes_table(protocol, values)
+        outcome_data = T.outcome_data_table(protocol, values)
         rob, rob_plot = T.risk_of_bias_table(s, protocol)
         syn, fits = T.syntheses_table(s)
         aes = T.adverse_events_table(protocol, values)
@@ -189,7 +190,7 @@ def collect(review, out: Path) -> tuple[list[T.Section], dict, str, dict]:
         T.Section(
             "outcomes",
             "Outcomes by domain",
-            tables=tuple(t for t in (outcomes, dir_table) if t is not None),
+            tables=tuple(t for t in (outcomes, dir_table, outcome_data) if t is not None),
             figures=tuple(figs["dir"]),
             notes=tuple(notes["dir"]),
         ),
@@ -234,7 +235,7 @@ def collect(review, out: Path) -> tuple[list[T.Section], dict, str, dict]:
         "16b": "Study selection (reports excluded at full text, with reasons)",
         "17": "Characteristics of included studies",
         "18": "Risk of bias",
-        "19": "Outcomes by domain; Adverse events",
+        "19": "Outcomes by domain (results of individual studies); Adverse events",
         "20a": "Characteristics of included studies; Risk of bias",
         "22": "Summary of findings",
         "24b": "Provenance (protocol version)",

@@ -231,10 +231,12 @@ def characteristics_table(session: Session, protocol: Protocol, values: pd.DataF
     cols = ["Study", "design", *cols[1:]]
     df = pd.DataFrame(rows, columns=cols)
     keep = ["Study", "design"] + [c for c in cols[2:] if (df[c].astype(str) != "").any()]
+    units = {f.name: f.unit for f in protocol.extraction.study_fields if f.unit}
+    names = {c: f"{c} ({units[c]})" for c in keep if c in units}
     return Table(
         "characteristics",
         "Characteristics of included studies",
-        df[keep].rename(columns={"design": "Design"}),
+        df[keep].rename(columns={"design": "Design", **names}),
         note="Blank cells: not reported, or the extractors' values do not agree yet.",
     )
 
@@ -355,12 +357,12 @@ def adverse_event_outcomes(protocol: Protocol) -> list[str]:
     return [o.name for _, o in protocol.outcomes() if "adverse" in o.name.lower()]
 
 
-def adverse_events_table(protocol: Protocol, values: pd.DataFrame) -> Table:
-    aes = adverse_event_outcomes(protocol)
-    ov = _outcome_rows(protocol, values)
-    ov = ov[ov["outcome"].isin(aes)]
-    fields = list(dict.fromkeys(ov["field"]))
-    idx = ["study", "outcome", "arm", "timepoint"]
+def _outcome_wide(protocol: Protocol, ov: pd.DataFrame, idx: list[str]) -> pd.DataFrame:
+    """Outcome values, one row per ``idx`` cell and one column per outcome field (protocol
+    order first)."""
+    order = [f.name for f in protocol.extraction.outcome_fields]
+    present = list(dict.fromkeys(ov["field"]))
+    fields = [f for f in order if f in present] + [f for f in present if f not in order]
     if len(ov):
         wide = (
             ov.pivot_table(index=idx, columns="field", values="value", aggfunc="first")
@@ -371,9 +373,43 @@ def adverse_events_table(protocol: Protocol, values: pd.DataFrame) -> Table:
     else:
         wide = pd.DataFrame(columns=idx + fields)
     wide = wide.rename(
-        columns={"study": "Study", "outcome": "Outcome", "arm": "Arm", "timepoint": "Time point"}
+        columns={
+            "domain": "Domain",
+            "study": "Study",
+            "outcome": "Outcome",
+            "arm": "Arm",
+            "timepoint": "Time point",
+        }
     )
     wide.columns.name = None
+    return wide
+
+
+def outcome_data_table(protocol: Protocol, values: pd.DataFrame) -> Table:
+    """Results of individual studies: every extracted outcome value (adverse events apart), by
+    protocol domain, outcome, study, arm and time point."""
+    ov = _outcome_rows(protocol, values)
+    ov = ov[~ov["outcome"].isin(adverse_event_outcomes(protocol))].copy()
+    rank = {o.name: i for i, (_, o) in enumerate(protocol.outcomes())}
+    ov["domain"] = [protocol.domain_of(o) or "(not in protocol)" for o in ov["outcome"]]
+    ov["_r"] = [rank.get(o, len(rank)) for o in ov["outcome"]]
+    ov = ov.sort_values(["_r", "study", "arm", "timepoint"]).drop(columns="_r")
+    wide = _outcome_wide(protocol, ov, ["domain", "outcome", "study", "arm", "timepoint"])
+    if len(wide):
+        wide["_r"] = [rank.get(o, len(rank)) for o in wide["Outcome"]]
+        wide = wide.sort_values(["_r", "Study", "Arm", "Time point"]).drop(columns="_r")
+    return Table(
+        "outcome_data",
+        "Results of individual studies",
+        wide.reset_index(drop=True),
+    )
+
+
+def adverse_events_table(protocol: Protocol, values: pd.DataFrame) -> Table:
+    aes = adverse_event_outcomes(protocol)
+    ov = _outcome_rows(protocol, values)
+    ov = ov[ov["outcome"].isin(aes)]
+    wide = _outcome_wide(protocol, ov, ["study", "outcome", "arm", "timepoint"])
     return Table(
         "adverse_events",
         "Adverse events and withdrawals",
