@@ -409,3 +409,36 @@ def test_pubmed_current_csv_and_wos_tab_delimited_columns(tmp_path):
         "123",
     )
     assert r.keywords == ["reed", "wetland"] and r.accession_number == "WOS:000513914900001"
+
+
+def test_endnote_written_xml_with_style_wrappers(tmp_path):
+    """EndNote itself wraps every value in <style> runs (no such file in the corpus)."""
+    sty = '<style face="normal" font="default" size="100%">{}</style>'
+    xml = (
+        '<?xml version="1.0" encoding="UTF-8" ?><xml><records><record>'
+        '<source-app name="EndNote" version="20.0">EndNote</source-app>'
+        '<ref-type name="Journal Article">17</ref-type>'
+        f"<contributors><authors><author>{sty.format('Smith, John')}</author>"
+        f"<author>{sty.format('Doe, K.')}</author></authors></contributors>"
+        f"<titles><title>{sty.format('A ')}"
+        '<style face="italic" font="default" size="100%">randomised</style>'
+        f"{sty.format(' trial')}</title></titles>"
+        f"<periodical><full-title>{sty.format('BMJ')}</full-title></periodical>"
+        f"<dates><year>{sty.format('2020')}</year></dates>"
+        f"<electronic-resource-num>{sty.format('10.1136/BMJ.M1')}</electronic-resource-num>"
+        f"<remote-database-name>{sty.format('MEDLINE')}</remote-database-name>"
+        f"<accession-num>{sty.format('32000000')}</accession-num>"
+        "</record></records></xml>"
+    )
+    p = tmp_path / "endnote.xml"
+    p.write_text(xml, encoding="utf-8")
+    r = sources.read(p).records[0]
+    assert (r.title, r.first_author, r.year, r.doi, r.pmid, r.journal) == (
+        "A randomised trial",
+        "Smith",
+        2020,
+        "10.1136/bmj.m1",
+        "32000000",
+        "BMJ",
+    )
+    assert r.source_database == "MEDLINE" and r.publication_type == "Journal Article"
