@@ -20,6 +20,7 @@ result does not depend on input order. Choices (each seen in the labelled sets):
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -123,6 +124,8 @@ def fold(s: str) -> str:
     """Lower case, accents dropped, Greek letters spelled out, tags dropped."""
     if not s:
         return ""
+    if "&" in s and ";" in s:
+        s = html.unescape(s)  # "&amp;", "&#946;"
     if "<" in s:
         s = _TAG_RE.sub("", s)
     if s.isascii():

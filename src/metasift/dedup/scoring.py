@@ -88,7 +88,9 @@ def title_similarity(a: Norm, b: Norm) -> float:
     """Best normalised-Levenshtein similarity over the title forms of both records."""
     if not a.title or not b.title:
         return 0.0
-    best = Levenshtein.normalized_similarity(a.title, b.title)
+    # compared without spaces: "alphavbeta3" / "(alpha)v(beta)3", "co-administration" /
+    # "coadministration" differ only in word breaks
+    best = Levenshtein.normalized_similarity(a.title_key, b.title_key)
     if best < 0.95:
         # one title is the other plus a subtitle, or cut off by the database (200 characters)
         short, long_ = (a.title, b.title) if len(a.title) <= len(b.title) else (b.title, a.title)
@@ -100,7 +102,9 @@ def title_similarity(a: Norm, b: Norm) -> float:
         for y in (b.title, *b.title_alts):
             if x is a.title and y is b.title:
                 continue
-            best = max(best, Levenshtein.normalized_similarity(x, y))
+            best = max(
+                best, Levenshtein.normalized_similarity(x.replace(" ", ""), y.replace(" ", ""))
+            )
     return best
 
 
@@ -245,11 +249,11 @@ def compare(a: Norm, b: Norm) -> tuple[float, dict]:
             add("author_order_differs", (a.fam1, b.fam1))
         else:
             add("author_first_differ", (a.fam1, b.fam1))
-        if len(a.fams) > 1 and len(b.fams) > 1:
-            if fuzz.ratio(a.authors_key, b.authors_key) >= 90 or (
-                fuzz.partial_ratio(a.authors_key, b.authors_key) >= 95
-            ):
-                add("authors_all_close")
+    if len(a.fams) > 1 and len(b.fams) > 1:
+        if fuzz.ratio(a.authors_key, b.authors_key) >= 90 or (
+            fuzz.partial_ratio(a.authors_key, b.authors_key) >= 95
+        ):
+            add("authors_all_close")
 
     # --- venue -----------------------------------------------------------------------------
     if a.volume and b.volume:
