@@ -21,6 +21,7 @@ from metasift.extraction import (
 )
 from metasift.extraction.forms import form_field, unit_of
 from metasift.extraction.sheets import OUTCOME_KEYS
+from metasift.protocol import Reviewer
 from metasift.store.models import Study, Value
 
 LABELS = ["Takehara2013", "Poelman2015", "Agostini2021"]
@@ -175,6 +176,20 @@ def test_round_trip_template_fill_load(ivig_studies, tmp_path):
     ev = review.audit_log(action="extract.load")
     assert [e.actor for e in ev] == ["ana", "ana"] and ev[0].after["written"] == n
     assert len(review.audit_log(action="extract.value")) == n
+
+    # a second extractor may load the same form; a third is refused on every row, located
+    load_workbook(review.store, p, path, "ben")
+    dan = p.model_copy(update={"reviewers": [*p.reviewers, Reviewer(name="dan")]})
+    with pytest.raises(SheetError) as info:
+        load_workbook(review.store, dan, path, "dan")
+    study_rows = {"Agostini2021": 2, "Poelman2015": 3, "Takehara2013": 4}
+    assert {(s, r, c) for s, r, c, _ in info.value.problems} == {
+        ("study", study_rows[label], "A") for label in STUDY_ROWS
+    } | {("outcomes", r, "A") for r in range(2, 2 + len(OUTCOME_ROWS))}
+    assert "already has 2 extractor(s) (ana, ben)" in info.value.problems[0][3]
+    with review.store.read() as s:
+        who = [v.reviewer for v in s.scalars(select(Value))]
+    assert sorted(set(who)) == ["ana", "ben"] and len(who) == 2 * n
 
 
 def test_malformed_sheet_gives_every_located_problem_and_loads_nothing(ivig_studies, tmp_path):

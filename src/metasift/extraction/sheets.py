@@ -20,7 +20,7 @@ skipped; a study row with any value must have every required study field.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,7 +50,7 @@ from metasift.extraction.values import (
 )
 from metasift.protocol import FormField, Protocol
 from metasift.store import Store
-from metasift.store.models import Study
+from metasift.store.models import Study, Value
 
 STUDY_SHEET = "study"
 OUTCOME_SHEET = "outcomes"
@@ -356,11 +356,18 @@ def _read(path: Path):
         ) from None
 
 
-def parse_workbook(protocol: Protocol, path: str | Path, known_studies: Iterable[str]):
+def parse_workbook(
+    protocol: Protocol,
+    path: str | Path,
+    known_studies: Iterable[str],
+    refused: Mapping[str, str] | None = None,
+):
     """Validate a filled workbook without touching the store: ``{study label: [Prepared]}`` and a
-    per-sheet count, or :class:`SheetError` with every located problem."""
+    per-sheet count, or :class:`SheetError` with every located problem. ``refused`` maps a study
+    label to why this extractor may not fill it (reported on each of its rows)."""
     path = Path(path)
     known = set(known_studies)
+    refused = dict(refused or {})
     wb = _read(path)
     problems: list[tuple[str, int, str, str]] = []
     per_study: dict[str, dict[Cell, Prepared]] = {}
@@ -392,6 +399,9 @@ def parse_workbook(protocol: Protocol, path: str | Path, known_studies: Iterable
                         f"a study label of the review; got {label!r} (add the study first)",
                     )
                 )
+                return False
+            if label in refused:
+                problems.append((sheet, r, letter, refused[label]))
                 return False
             return True
 
@@ -531,9 +541,24 @@ def load_workbook(store: Store, protocol: Protocol, path: str | Path, reviewer: 
     in one transaction (each audited)."""
     _check_person(protocol, reviewer, EXTRACTOR_ROLES, "extracting")
     path = Path(path)
+    limit = protocol.extraction.extractors_per_study
     with store.read() as s:
         known = list(s.scalars(select(Study.label)))
-    per_study, counts = parse_workbook(protocol, path, known)
+        extractors: dict[str, set[str]] = {}
+        for label, who in s.execute(
+            select(Study.label, Value.reviewer)
+            .join(Value, Value.study_id == Study.id)
+            .where(Value.kind == "extract")
+            .distinct()
+        ):
+            extractors.setdefault(label, set()).add(who)
+    refused = {
+        label: f"a study {reviewer} may extract; {label!r} already has {limit} extractor(s) "
+        f"({', '.join(sorted(who))})"
+        for label, who in extractors.items()
+        if reviewer not in who and len(who) >= limit
+    }
+    per_study, counts = parse_workbook(protocol, path, known, refused)
     written = unchanged = 0
     with store.write() as s:
         by_label = {st.label: st for st in s.scalars(select(Study))}
