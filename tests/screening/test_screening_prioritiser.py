@@ -100,12 +100,21 @@ def test_prioritiser_ranks_unlabelled_relevant_first():
     texts, labels = corpus()
     y = np.asarray(labels)
     labelled = {int(np.flatnonzero(y == 1)[0]): 1, int(np.flatnonzero(y == 0)[0]): 0}
-    p = Prioritiser(DEFAULT_SETUP)
+    # this toy corpus is 20% relevant, so presuming random records irrelevant (an assumption of
+    # low prevalence, true of real searches) would be wrong here: switch it off
+    setup = ScreeningSetup.from_dict({**DEFAULT_SETUP.to_dict(), "presumed_irrelevant": 0})
+    p = Prioritiser(setup)
     assert p.fit(texts, labelled) is p
     ranking = p.rank()
     assert sorted(ranking.tolist()) == sorted(set(range(len(texts))) - set(labelled))
-    n_rel_left = int(y.sum()) - 1
-    assert y[ranking[:n_rel_left]].all()
+    # from one labelled example per class: the top of the ranking is relevant, and relevant
+    # records sit far above irrelevant ones on average
+    assert y[ranking[:20]].all()
+    rel = [i for i in ranking if y[i] == 1]
+    where = {int(i): k for k, i in enumerate(ranking)}
+    rel_pos = np.mean([where[int(i)] for i in rel])
+    irr_pos = np.mean([where[int(i)] for i in ranking if y[i] == 0])
+    assert rel_pos < 0.25 * irr_pos
 
 
 def test_prioritiser_cold_start_and_cache():
@@ -142,3 +151,28 @@ def test_refit_async_serves_latest_finished_model():
 def test_embedding_extractor_never_downloads():
     with pytest.raises(ModelNotInstalledError, match="sentence-transformers"):
         EmbeddingFeatures(model="/nonexistent/model").fit(["a text"])
+
+
+def test_presumed_irrelevant_joins_training_set():
+    from metasift.screening.prioritiser import train_scores
+
+    seen = {}
+
+    class Spy:
+        def fit(self, X, y, sample_weight=None):
+            seen["n"], seen["zeros"] = X.shape[0], int((y == 0).sum())
+            return self
+
+        def relevance(self, X):
+            return np.zeros(X.shape[0])
+
+    texts, labels = corpus()
+    X = plugins.load("feature_extractors", "tfidf")().fit_transform(texts)
+    parts = ScreeningSetup().build()
+    parts = type(parts)(parts.feature_extractor, Spy(), parts.querier, parts.balancer)
+    idx = np.array([0, 1, 2])
+    y = np.array([1, 0, 0])
+    train_scores(parts, X, idx, y, np.random.default_rng(0), presumed_irrelevant=10)
+    assert seen == {"n": 13, "zeros": 12}
+    train_scores(parts, X, idx, y, np.random.default_rng(0), presumed_irrelevant=0)
+    assert seen == {"n": 3, "zeros": 2}

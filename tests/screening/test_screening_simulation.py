@@ -27,7 +27,7 @@ def kitchenham_subset(shared_dir):
         np.concatenate(
             [
                 rng.choice(np.flatnonzero(y == 1), 20, replace=False),
-                rng.choice(np.flatnonzero(y == 0), 380, replace=False),
+                rng.choice(np.flatnonzero(y == 0), 280, replace=False),
             ]
         )
     )
@@ -112,6 +112,7 @@ def test_simulation_on_real_subset(kitchenham_subset):
 
 def test_every_step_retraining_matches_definition(kitchenham_subset):
     texts, labels, _ = kitchenham_subset
+    texts, labels = texts[:120], labels[:120]
     setup = ScreeningSetup.from_dict({**DEFAULT_SETUP.to_dict(), "retrain_fraction": 0.0})
     res = simulate(texts, labels, setup=setup, seed=2)
     assert res.setup["retrain_fraction"] == 0.0

@@ -101,3 +101,18 @@ def test_summary_and_frame():
     res = estimate([1] * 5 + [0] * 100, 200, sample_start=5)
     assert "random_sampling" in res.summary()
     assert res.to_frame().loc[0, "n_screened"] == 105
+
+
+def test_prospective_rule_controls_false_stops():
+    # a pool of 1000 with 50 relevant; the model phase found 44 (recall 0.88 < 0.95) in the first
+    # 300; then 300 random draws from the other 700. Stopping claims recall >= 0.95 with 95%
+    # confidence, so it may stop in at most ~5% of replications (Callaghan & Müller-Hansen 2020)
+    rng = np.random.default_rng(2020)
+    urn = np.array([1] * 6 + [0] * 694)
+    stops = 0
+    reps = 400
+    for _ in range(reps):
+        sample = rng.permutation(urn)[:300]
+        labels = np.concatenate([[1] * 44 + [0] * 256, sample])
+        stops += estimate(labels, 1000, sample_start=300).should_stop
+    assert stops / reps <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / reps)
