@@ -48,7 +48,10 @@ RTOL_TRIMFILL_REFIT = 1e-5
 # reach eps * cond. The relative tolerance of such a model is raised to
 # COND_FRACTION * eps * cond(X'WX) when that exceeds the base tolerance (1% of the worst-case
 # bound; observed errors are far below it).
+# The raised tolerance is capped at COND_RTOL_CAP so a nearly singular design cannot switch the
+# comparison off.
 COND_FRACTION = 0.01
+COND_RTOL_CAP = 1e-6
 
 
 class CaseError(MetasiftError):
@@ -857,7 +860,7 @@ def _condition_floor(result) -> float:
         return 0.0
     w = 1.0 / (result.vi + result.tau2)
     cond = float(np.linalg.cond(X.T @ (X * w[:, None])))
-    return COND_FRACTION * np.finfo(float).eps * cond
+    return min(COND_RTOL_CAP, COND_FRACTION * np.finfo(float).eps * cond)
 
 
 def is_iterative(case: dict) -> bool:

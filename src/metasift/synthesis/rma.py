@@ -34,6 +34,7 @@ from metasift.synthesis._common import (
     version,
 )
 
+
 @functools.lru_cache(maxsize=64)
 def _ones_column(k: int) -> np.ndarray:
     """The intercept-only design matrix (cached, read-only)."""
