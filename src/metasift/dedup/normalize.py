@@ -80,7 +80,8 @@ _LANGUAGES = (
 )
 # notes that databases append to titles; they say nothing about the work itself
 _NOTE_RE = re.compile(
-    r"\[(?:review|editorial|comment|letter|abstract|english abstract|see comments?|news|"
+    r"\[(?:review|editorial|comment|letter|abstract|english abstract|see comments?|news|proc|"
+    r"proceedings|"
     r"\d+ refs?|article in [^\]]*|erratum[^\]]*|retraction[^\]]*|comment[^\]]*|"
     r"corrected[^\]]*|published erratum[^\]]*|update[^\]]*|" + _LANGUAGES + r")(?:\]|$)"
     r"|\.\s*(?:" + _LANGUAGES + r")\s*$"
@@ -88,7 +89,7 @@ _NOTE_RE = re.compile(
 )
 _COMMENT_RE = re.compile(
     r"^(comment on|comments on|reply|response to|in reply|re |letter to the editor|"
-    r"authors reply|author reply)\b"
+    r"authors reply|author reply)\b|\b(authors? (reply|response)|reply)$"
 )
 # "proceedings" alone is not a sign (Proceedings of the National Academy of Sciences)
 _CONF_RE = re.compile(
@@ -163,9 +164,10 @@ def title_variants(title: str) -> tuple[str, tuple[str, ...]]:
     for m in _BRACKET_RE.finditer(t):
         inner = norm_text(m.group(1))
         outer = norm_text(t[: m.start()] + " " + t[m.end() :])
-        if len(outer) >= 10:
+        # an alternative title has at least three words ("[proceedings]" is not a title)
+        if len(outer) >= 15 and outer.count(" ") >= 2:
             alts.append(outer)
-        if len(inner) >= 10:
+        if len(inner) >= 15 and inner.count(" ") >= 2:
             alts.append(inner)
     main = _NON_ALNUM_RE.sub(" ", t).strip()
     # "Original title (English title)": Embase keeps both; the parenthesised part is an alternative

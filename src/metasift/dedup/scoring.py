@@ -45,7 +45,7 @@ WEIGHTS: dict[str, float] = {
     # a translated title ("[...]" in MEDLINE) against another translation or the original,
     # when year, volume, first page, journal and first author all agree (replaces the
     # title term below 0.9)
-    "title_translated": 2.5,
+    "title_translated": 2.0,
     "title_long": 1.0,  # a matching title of 8+ words is rarely shared by two works
     "title_short": -2.0,  # a matching title of < 4 words ("Editorial introduction") says little
     "year_equal": 1.0,
@@ -130,6 +130,8 @@ def compare_pages(a: Norm, b: Norm) -> bool | None:
     b2 = int(b.page2) if b.page2.isdigit() else b1
     if a1 <= b2 and b1 <= a2:
         return None  # overlapping ranges: a first page taken from the end, a typo
+    if bool(a.page2) != bool(b.page2):
+        return None  # a lone number against a range: often a page count or an article number
     return False
 
 
