@@ -80,6 +80,9 @@ def test_docx_holds_the_same_tables(report):
     assert any(h[0] == "Outcomes" for h in tables)  # summary of findings
     assert any(h == ("section", "item", "topic", "location") for h in tables)
     assert len(doc.inline_shapes) >= 1  # the PRISMA diagram
+    # the 8-column summary-of-findings table sits on a landscape page, the text on portrait ones
+    assert any(sec.page_width > sec.page_height for sec in doc.sections)
+    assert doc.sections[0].page_width < doc.sections[0].page_height
 
 
 def test_pooled_characteristics_match_a_hand_computation(report):

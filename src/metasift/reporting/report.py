@@ -289,6 +289,23 @@ def _html(review, sections: list[T.Section], prov: dict) -> str:
     )
 
 
+WIDE = 7  # tables with more columns go on a landscape page in the DOCX
+
+
+def _orient(doc, landscape: bool) -> None:
+    """Continue on a landscape (or portrait) page, starting a new section only when needed."""
+    from docx.enum.section import WD_ORIENT, WD_SECTION
+
+    want = WD_ORIENT.LANDSCAPE if landscape else WD_ORIENT.PORTRAIT
+    if doc.sections[-1].orientation == want:
+        return
+    sec = doc.add_section(WD_SECTION.NEW_PAGE)
+    sec.orientation = want
+    w, h = sec.page_width, sec.page_height
+    if (w < h) == landscape:
+        sec.page_width, sec.page_height = h, w
+
+
 def _docx(review, sections: list[T.Section], prov: dict, out: Path, path: Path) -> None:
     from docx import Document
     from docx.shared import Inches, Pt
@@ -301,6 +318,7 @@ def _docx(review, sections: list[T.Section], prov: dict, out: Path, path: Path) 
         "from the store."
     )
     for sec in sections:
+        _orient(doc, False)
         doc.add_heading(sec.title, level=1)
         for p in sec.paragraphs:
             doc.add_paragraph(p)
@@ -312,8 +330,9 @@ def _docx(review, sections: list[T.Section], prov: dict, out: Path, path: Path) 
                 doc.add_picture(str(png), width=Inches(6.3))
                 doc.add_paragraph(fig.title, style="Caption")
         for t in sec.tables:
-            doc.add_paragraph(t.title, style="Caption")
             df = t.frame
+            _orient(doc, len(df.columns) > WIDE)
+            doc.add_paragraph(t.title, style="Caption")
             if not len(df.columns):
                 doc.add_paragraph("(no rows)")
                 continue
@@ -327,6 +346,12 @@ def _docx(review, sections: list[T.Section], prov: dict, out: Path, path: Path) 
                 cells = table.add_row().cells
                 for cell, v in zip(cells, row, strict=True):
                     cell.text = "" if pd.isna(v) else str(v)
+            if len(df.columns) > WIDE:
+                for row in table.rows:
+                    for cell in row.cells:
+                        for par in cell.paragraphs:
+                            for run in par.runs:
+                                run.font.size = Pt(8)
             if not len(df):
                 doc.add_paragraph("(no rows)")
             if t.note:
