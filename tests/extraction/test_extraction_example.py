@@ -19,9 +19,11 @@ import openpyxl
 import pandas as pd
 import pytest
 from openpyxl.utils import get_column_letter
+from sqlalchemy import select
 
 from metasift.errors import SheetError
 from metasift.extraction import (
+    InvalidValueError,
     add_study,
     differences,
     final_values,
@@ -31,6 +33,7 @@ from metasift.extraction import (
     validate_value,
     write_template,
 )
+from metasift.store.models import Study, Value
 
 NUMERIC = {
     "n_total": "n_total",
@@ -163,3 +166,91 @@ def test_worked_example_studies_fit_the_forms(ivig, included, shared_dir, tmp_pa
     missing = {s for s in have.index if have.loc[s, req].isna().any()}
     assert missing == {r["study_id"] for r in rows if not r["n_total"].strip()}
     assert isinstance(final, pd.DataFrame)
+
+
+# -- outcome data -------------------------------------------------------------------------------
+OUTCOME_FIELDS = ("n", "mean", "sd", "median", "iqr_or_range", "pct", "events", "p_value")
+PLAIN_INT = re.compile(r"\d+")
+PLAIN_NUM = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def protocol_outcome(name: str, outcomes: list[str]) -> str | None:
+    """The protocol outcome a CSV outcome names: the longest protocol name it starts with."""
+    hits = [o for o in outcomes if name.lower().startswith(o.lower())]
+    return max(hits, key=len) if hits else None
+
+
+def plain(field, text: str) -> bool:
+    """An independent oracle of what the form must accept: a plain number within the range."""
+    if field.type == "text":
+        return True
+    pattern = PLAIN_INT if field.type == "integer" else PLAIN_NUM
+    if not pattern.fullmatch(text):
+        return False
+    x = float(text)
+    return (field.min is None or x >= field.min) and (field.max is None or x <= field.max)
+
+
+def test_worked_example_outcomes_fit_the_forms(ivig, included, shared_dir):
+    """outcomes.csv rows whose outcome is one of the protocol's become outcome values (arm = the
+    CSV group, time point = its label); cells that are not plain numbers are refused."""
+    p = ivig.protocol
+    names = [o.name for _, o in p.outcomes()]
+    fields = {f.name: f for f in p.extraction.outcome_fields}
+    with open(shared_dir / "examples/ivig-ssc/outcomes.csv", encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    mapped_rows = [(r, protocol_outcome(r["outcome"], names)) for r in rows]
+    mapped_rows = [(r, o) for r, o in mapped_rows if o]
+    assert {p.domain_of(o) for _, o in mapped_rows} == {d.name for d in p.outcome_domains}
+
+    labels = sorted({r["study_id"] for r, _ in mapped_rows})
+    refs = included(ivig, labels)
+    for ref, label in zip(refs, labels, strict=True):
+        add_study(ivig.store, label, "retrospective cohort", [ref], "ana")
+
+    accepted, refused, repeated = {}, set(), []
+    per_study: dict[str, list[dict]] = {}
+    for r, outcome in mapped_rows:
+        cell_keys = (r["study_id"], r["group"], outcome, r["timepoint_label"])
+        if any(k[:4] == cell_keys for k in accepted) or any(k[:4] == cell_keys for k in refused):
+            repeated.append(cell_keys)  # two CSV rows for one arm x outcome x time point
+            continue
+        for name in OUTCOME_FIELDS:
+            text = r[name].strip()
+            if not text:
+                continue
+            key = (*cell_keys, name)
+            try:
+                value = validate_value(fields[name], text)
+            except InvalidValueError:
+                refused.add(key)
+                continue
+            accepted[key] = value
+            row = {"arm": r["group"], "outcome": outcome, "timepoint": r["timepoint_label"]}
+            per_study.setdefault(r["study_id"], []).append(row | {"field": name, "value": text})
+    oracle_refused = {
+        (r["study_id"], r["group"], o, r["timepoint_label"], name)
+        for r, o in mapped_rows
+        for name in OUTCOME_FIELDS
+        if r[name].strip() and not plain(fields[name], r[name].strip())
+    }
+    assert refused == oracle_refused
+    # e.g. an SEM typed into the SD column is refused, as it should be
+    sem = {
+        (r["study_id"], r["group"], o, r["timepoint_label"], "sd")
+        for r, o in mapped_rows
+        if r["sd"].endswith("(SEM)")
+    }
+    assert sem and sem <= refused
+    assert len(repeated) == 1  # Poelman2015 reports two mRSS changes without a time point
+
+    for label, vals in per_study.items():
+        record_values(ivig.store, p, label, "ana", vals)
+    with ivig.store.read() as s:
+        got = {
+            (lab, v.arm, v.outcome, v.timepoint, v.field): v.value
+            for lab, v in s.execute(
+                select(Study.label, Value).join(Value, Value.study_id == Study.id)
+            ).all()
+        }
+    assert got == accepted
