@@ -26,9 +26,12 @@ closed-form rma.uni 1.1e-11, iterative rma.uni 1.5e-9, metareg 7.7e-9.
 Intentional differences, asserted in their own tests below:
 
 * trimfill on an iterative fit: metafor refits the filled data with its *default* control
-  (threshold 1e-5), so its filled model is converged to ~1e-6 only; those cases are compared
-  at ``RTOL_TRIMFILL_REFIT = 1e-5`` and ``test_trimfill_refit_is_better_converged`` shows
-  that metasift's tau^2 is the REML root and metafor's is not.
+  (REML: threshold 1e-5; PM: uniroot tol ~1.2e-4 absolute), so its filled model is that
+  imprecise. The refit's outputs are compared at ``RTOL_TRIMFILL_REFIT = 1e-2`` (absolute
+  floor 2e-4); k0, se.k0, p.k0 and the filled yi/vi stay at 1e-8.
+  ``test_trimfill_refit_is_better_converged`` and ``test_trimfill_pm_refit_is_exact`` show
+  that metasift's tau^2 is the root and metafor's is not. Cases whose iterative fit itself ran
+  with metafor's default control get the same tolerance for every output.
 * yusuf6_OR_DL: with a study dropped for missing data and no slab, metafor 3.8 lists the
   default labels of all 22 rows; metasift lists the 21 of the studies in the model.
 """
@@ -154,3 +157,24 @@ def test_extra_metafor_case(case, shared_dir):
     out = run_case(case, shared_dir / "benchmarks" / "meta" / "data", _datasets())
     assert out.error is None, out.error
     assert out.passed, out.failures[:10]
+
+
+def test_trimfill_pm_refit_is_exact(shared_dir):
+    """x_molloy_trimfill_REML_L0 (a PM fit at metafor's default control): our filled model's
+    tau^2 solves the Paule-Mandel equation Q(tau^2) = k - 1; metafor's misses it."""
+    from metasift.synthesis.refcases import Interpreter
+
+    case = next(c for c in _EXTRA if c["case_id"] == "x_molloy_trimfill_REML_L0")
+    interp = Interpreter(shared_dir / "benchmarks" / "meta" / "data", _datasets())
+    for stmt in case["prep"]:
+        interp.run(stmt)
+    res = interp.run(case["call"])
+    y, v = res.fit.yi, res.fit.vi
+
+    def q(t2):
+        w = 1 / (v + t2)
+        return float(w @ (y - (w @ y) / w.sum()) ** 2)
+
+    assert abs(q(res.fit.tau2) - (res.fit.k - 1)) < 1e-9
+    assert abs(q(case["outputs"]["tau2"]) - (res.fit.k - 1)) > 1e-3
+    assert res.k0 == case["outputs"]["k0"]

@@ -66,7 +66,10 @@ class RegtestResult:
         )
 
     def metafor_dict(self, expected=None, interp=None) -> dict:
-        fit = {"beta": dict(self.fit_beta), "se": list(self.fit_se)}
+        beta = dict(self.fit_beta)
+        if "sqrtninv" in beta:  # metafor 3.8 labels the 1/sqrt(ni) coefficient "ni"
+            beta["ni"] = beta.pop("sqrtninv")
+        fit = {"beta": beta, "se": list(self.fit_se)}
         if self.fit_tau2 is not None:
             fit["tau2"] = self.fit_tau2
         return {

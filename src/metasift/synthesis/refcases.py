@@ -42,7 +42,17 @@ ITERATIVE_METHODS = {"REML", "ML", "EB", "PM"}
 # not the control of the fit it was given, so its tau^2 is converged only to ~1e-6 relative
 # (its REML score there is ~1e-5; ours is ~1e-10). Filled models of iterative fits are
 # therefore compared at the precision metafor actually reached.
-RTOL_TRIMFILL_REFIT = 1e-5
+# For PM the default is uniroot's tol = eps^(1/4) ~ 1.2e-4 *absolute* on tau^2, so a small tau^2
+# can be off by 1% or more. Outputs of the refit are compared at RTOL_TRIMFILL_REFIT with the
+# absolute floor ATOL_TRIMFILL_REFIT; the trimming itself (k0, se.k0, p.k0, the filled yi and
+# vi) stays at the iterative tolerance.
+RTOL_TRIMFILL_REFIT = 1e-2
+ATOL_TRIMFILL_REFIT = 2e-4
+TRIMFILL_EXACT_KEYS = ("k0", "se.k0", "p.k0", "studies.yi", "studies.vi", "studies.filled")
+# A case whose iterative fit ran with metafor's *default* control (no control=list(threshold=..)
+# in its R code) is only as precise as those defaults, for every output: same tolerance.
+RTOL_DEFAULT_CONTROL = RTOL_TRIMFILL_REFIT
+ATOL_DEFAULT_CONTROL = ATOL_TRIMFILL_REFIT
 # Meta-regressions with badly scaled moderators (e.g. year ~ 1950 next to an intercept) have
 # cond(X'WX) up to ~1e11; both R and numpy solve the normal equations, so each side's error can
 # reach eps * cond. The relative tolerance of such a model is raised to
@@ -780,8 +790,12 @@ def _tolerance(path: str, iterative: bool | str):
 
 
 def _base_tolerance(path: str, iterative: bool | str):
+    if iterative == "default_control":
+        return RTOL_DEFAULT_CONTROL, ATOL_DEFAULT_CONTROL
     if iterative == "trimfill":
-        return RTOL_TRIMFILL_REFIT, ATOL_ITERATIVE
+        if path.startswith(TRIMFILL_EXACT_KEYS):
+            return RTOL_ITERATIVE, ATOL_ITERATIVE
+        return RTOL_TRIMFILL_REFIT, ATOL_TRIMFILL_REFIT
     if iterative or path.startswith("confint"):
         parts = [p for p in re.split(r"[.\[\]]", path) if p and not p.isdigit()]
         atol = max([ATOL_ITERATIVE] + [ATOL_ITERATIVE_BY_KEY.get(p, 0.0) for p in parts])
@@ -863,6 +877,20 @@ def _condition_floor(result) -> float:
     return min(COND_RTOL_CAP, COND_FRACTION * np.finfo(float).eps * cond)
 
 
+def _tight_control(case: dict) -> bool:
+    """True unless some iterative rma call of the case runs with metafor's default control."""
+    prep = case.get("prep") or []
+    stmts = ([prep] if isinstance(prep, str) else list(prep)) + [case["call"]]
+    for st in stmts:
+        for m in re.finditer(r"\brma(?:\.uni)?\((.*)", st):
+            methods = set(re.findall(r'method\s*=\s*"(\w+)"', m.group(1))) or {"REML"}
+            if methods & ITERATIVE_METHODS and not re.search(
+                r"control\s*=\s*list\([^)]*threshold", m.group(1)
+            ):
+                return False
+    return True
+
+
 def is_iterative(case: dict) -> bool:
     """True when the case's numbers depend on an iteratively estimated tau^2."""
     prep = case.get("prep") or []
@@ -895,7 +923,9 @@ def run_case(case: dict, data_dir: Path, datasets: dict) -> CaseOutcome:
                            f"{type(exc).__name__}: {exc}")  # fmt: skip
     exp = case["outputs"]
     iterative = is_iterative(case)
-    if iterative and case["category"] == "trimfill":
+    if iterative and not _tight_control(case):
+        iterative = "default_control"
+    elif iterative and case["category"] == "trimfill":
         iterative = "trimfill"
     _RTOL_FLOOR[0] = _condition_floor(result)
     try:

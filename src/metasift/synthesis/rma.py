@@ -694,8 +694,8 @@ def _tau2_general(method, y, v, X, k, p):
             den = w.sum() ** 2
         return t, math.sqrt((2 * (k - p) + 4 * t * trp + 2 * t * t * trpp) / den)
     if method == "SJ":
-        res_ols = y - X @ np.linalg.lstsq(X, y, rcond=None)[0]
-        t0 = float(np.mean(res_ols**2))
+        # metafor 3.8 starts SJ from the variance of y around its mean, also with moderators
+        t0 = float(np.mean((y - y.mean()) ** 2))
         w = 1.0 / (v + t0)
         P = _pmat(w, X)[0]
         rss = y @ P @ y

@@ -132,6 +132,21 @@ add("x_bcg_regtest_knha", "regtest", "dat.bcg", c(esRR, r('fit <- rma(yi, vi, da
 add("x_normand_regtest_lm_vi", "regtest", "dat.normand1999", c(esSMD, 'fit <- rma(yi, vi, data=dat, method="DL")'), 'regtest(fit, model="lm", predictor="vi")')
 add("x_normand_regtest_ninv", "regtest", "dat.normand1999", c(esSMD, 'fit <- rma(yi, vi, data=dat, method="DL")'), 'regtest(fit, predictor="ninv")')
 add("x_bcg_leave1out_DL_knha", "leave1out", "dat.bcg", c(esRR, 'fit <- rma(yi, vi, data=dat, method="DL", test="knha")'), 'leave1out(fit)')
+for (m in c("SJ", "HE", "HS", "EB", "ML", "FE")) {
+  add(paste0("x_bcg_RR_", m, "_ablat"), "metareg", "dat.bcg", esRR, r(paste0('rma(yi, vi, mods = ~ ablat, data=dat, method="', m, '"')))
+  add(paste0("x_raud_", m, "_weeks_knha"), "metareg", "dat.raudenbush1985", 'dat <- dat.raudenbush1985', r(paste0('rma(yi, vi, mods = ~ weeks + factor(setting), data=dat, method="', m, '", test="knha"')))
+}
+add("x_hackshaw_REML_nointercept", "subgroup", "dat.hackshaw1998", 'dat <- dat.hackshaw1998', r('rma(yi, vi, mods = ~ factor(design) - 1, data=dat, method="REML"'))
+add("x_escalc_morrisC_SMCC", "escalc", "datMorrisC", character(0), 'escalc(measure="SMCC", m1i=m_post, m2i=m_pre, sd1i=sd_post, sd2i=sd_pre, ni=ni, ri=ri, data=datMorrisC)')
+add("x_escalc_morrisC_MC", "escalc", "datMorrisC", character(0), 'escalc(measure="MC", m1i=m_post, m2i=m_pre, sd1i=sd_post, sd2i=sd_pre, ni=ni, ri=ri, data=datMorrisC)')
+add("x_escalc_curtis_SMD", "escalc", "dat.curtis1998", character(0), 'escalc(measure="SMD", m1i=m1i, sd1i=sd1i, n1i=n1i, m2i=m2i, sd2i=sd2i, n2i=n2i, data=dat.curtis1998, vtype="UB")')
+add("x_escalc_yusuf9_PETO_drop00", "escalc", "dat.yusuf1985", character(0), 'escalc(measure="PETO", ai=ai, n1i=n1i, ci=ci, n2i=n2i, data=dat.yusuf1985, subset=(table=="9"), drop00=TRUE)')
+add("x_colditz_MH_RD", "rma.mh", "dat.colditz1994", character(0), 'rma.mh(measure="RD", ai=tpos, bi=tneg, ci=cpos, di=cneg, data=dat.colditz1994)')
+add("x_yusuf12a_MH_RR", "rma.mh", "dat.yusuf1985", character(0), 'rma.mh(measure="RR", ai=ai, n1i=n1i, ci=ci, n2i=n2i, data=dat.yusuf1985, subset=(table=="12a"))')
+add("x_hart_MH_IRR_nocorrect", "rma.mh", "dat.hart1999", character(0), 'rma.mh(measure="IRR", x1i=x1i, t1i=t1i, x2i=x2i, t2i=t2i, data=dat.hart1999, correct=FALSE)')
+add("x_molloy_trimfill_REML_L0", "trimfill", "dat.molloy2014", c('dat <- escalc(measure="ZCOR", ri=ri, ni=ni, data=dat.molloy2014)', 'fit <- rma(yi, vi, data=dat, method="PM")'), 'trimfill(fit)')
+add("x_hackshaw_leave1out_ML", "leave1out", "dat.hackshaw1998", c('dat <- dat.hackshaw1998', r('fit <- rma(yi, vi, data=dat, method="ML"')), 'leave1out(fit)')
+add("x_pritz_regtest_sqrtninv", "regtest", "dat.pritz1997", c('dat <- escalc(measure="PLO", xi=xi, ni=ni, data=dat.pritz1997)', 'fit <- rma(yi, vi, data=dat, method="HE")'), 'regtest(fit, predictor="sqrtninv")')
 doc <- list(generator = "tests/synthesis/reference/make_extra_cases.R", set = "metasift-extra",
             R_version = R.version.string, metafor_version = as.character(packageVersion("metafor")),
             n_cases = length(cases),
