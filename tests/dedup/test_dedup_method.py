@@ -94,7 +94,7 @@ def test_order_independence_on_a_real_set(sets):
 
 
 def test_idempotent_and_stable_under_its_own_fixed_groups(sets):
-    records, _ = sets["diabetes.csv"]
+    records, _ = sets["stroke.csv"]
     first = dedup(records)
     again = dedup(records)
     assert first.groups == again.groups
@@ -254,3 +254,17 @@ def test_bad_parameters_raise():
 def test_empty_input():
     res = dedup([])
     assert res.groups == [] and res.links == [] and res.queued == []
+
+
+def test_uncertain_pair_is_queued_not_merged():
+    # same long title, one year apart, nothing else to go on: for a human
+    a = RecordData(title=T1, year=2010)
+    b = RecordData(title=T1, year=2011)
+    res = dedup([a, b, rec(T2)])
+    assert res.groups == [[0], [1], [2]]
+    (q,) = res.queued
+    assert (q.a, q.b, q.outcome) == (0, 1, "queued")
+    assert res.settings["review_threshold"] <= q.score < res.settings["auto_threshold"]
+    assert q.evidence["year_off1"][1] == (2010, 2011)
+    # a stricter automatic threshold never merges more; a lower one may merge this pair
+    assert dedup([a, b], auto_threshold=0.5, review_threshold=0.2).groups == [[0, 1]]
