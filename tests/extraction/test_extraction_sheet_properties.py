@@ -73,7 +73,7 @@ OUTCOME_ROW = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     studies=st.dictionaries(st.sampled_from(STUDIES), STUDY_VALUES, max_size=3),
     outcomes=st.lists(OUTCOME_ROW, max_size=6),
