@@ -195,13 +195,15 @@ def main(argv=None) -> int:
     ap.add_argument("--tools", nargs="+", default=["metasift", "asreview"])
     args = ap.parse_args(argv)
     exe = ensure_asreview(args.cache) if "asreview" in args.tools else None
-    rows = []
+    datasets = []
     for path in args.data:
         data = load_labelled_csv(path)
-        labels = np.asarray(data.labels)
-        name = path.stem
-        runs: dict[str, list[dict]] = {t: [] for t in args.tools}
-        for seed in range(args.seeds):
+        datasets.append((path, path.stem, np.asarray(data.labels)))
+    runs: dict[tuple[str, str], list[dict]] = {}
+    # seed-major order: after each round every set has the same number of seeds, so a run cut
+    # short by the clock still covers every set (the partial table goes to stderr)
+    for seed in range(args.seeds):
+        for path, name, labels in datasets:
             priors = choose_priors(labels, seed, 1, 1)
             for tool in args.tools:
                 if tool == "metasift":
@@ -209,17 +211,21 @@ def main(argv=None) -> int:
                 else:
                     out = run_asreview(exe, path, seed, priors, len(labels))
                 met = score(out["order"], labels)
-                runs[tool].append({**met, "seconds": out["seconds"], "peak_mb": out["peak_mb"]})
+                runs.setdefault((name, tool), []).append(
+                    {**met, "seconds": out["seconds"], "peak_mb": out["peak_mb"]}
+                )
                 print(
                     f"# {name} seed {seed} {tool}: wss95={met['wss95']:.4f} "
-                    f"n_to_95={met['n_to_95']} {out['seconds']:.1f}s",
+                    f"n_to_95={met['n_to_95']} {out['seconds']:.1f}s {out['peak_mb']:.0f}MB",
                     file=sys.stderr,
                     flush=True,
                 )
-        for tool in args.tools:
-            row = aggregate(name, tool, runs[tool])
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+        if set(args.tools) == {"metasift", "asreview"} and seed < args.seeds - 1:
+            partial = [aggregate(n, t, r) for (n, t), r in runs.items()]
+            print(f"# after {seed + 1} seed(s):\n{table(partial)}", file=sys.stderr, flush=True)
+    rows = [aggregate(n, t, r) for (n, t), r in runs.items()]
+    for row in rows:
+        print(json.dumps(row), flush=True)
     if set(args.tools) == {"metasift", "asreview"}:
         print(table(rows))
     return 0
