@@ -45,12 +45,30 @@ def parse_authors(s: str) -> list[Author]:
     if not s:
         return []
     if " and " in s or ";" in s or "\n" in s:
-        parts = re.split(r"\s+and\s+|;|\n", s)
-        return [_split_family_given(p) for p in parts if p.strip()]
+        parts = [p.strip() for p in re.split(r"\s+and\s+|;|\n", s) if p.strip()]
+        out: list[Author] = []
+        for p in parts:
+            # "Hu PingzhaoWang Xinchen" inside a ";"-list: several authors run together
+            out.extend(
+                parse_authors(p) if "," not in p and "." not in p else [_split_family_given(p)]
+            )
+        return out
     if s.count(",") == 1:
         return [_split_family_given(s)]
     if "." not in s:
         chunks = _CAMEL_RE.split(s)
+        # "...BashardoustMacDermid Joy": a chunk without a space is part of a name (Mac|Dermid)
+        merged: list[str] = []
+        pending = ""
+        for c in chunks:
+            if " " not in c.strip():
+                pending += c
+            else:
+                merged.append(pending + c)
+                pending = ""
+        if pending:
+            merged.append(pending)
+        chunks = merged
         if len(chunks) > 1 and all(" " in c.strip() for c in chunks):
             out = []
             for c in chunks:
