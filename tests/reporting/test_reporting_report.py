@@ -13,7 +13,7 @@ from sqlalchemy import select
 from metasift.reporting import build_report, prisma_counts, store_checksum
 from metasift.reporting import tables as T
 from metasift.screening.agreement import agreement
-from metasift.store.models import Analysis, Decision, Result, Study
+from metasift.store.models import Analysis, Decision, Judgement, Result, Study, StudyReport
 
 
 @pytest.fixture(scope="module")
@@ -181,12 +181,39 @@ def test_store_checksum_is_stable_and_sees_every_change(project, make_refs):
         assert store_checksum(s) != first
 
 
-def test_stored_analysis_gives_a_forest_plot(project, tmp_path):
+def one_included_study(review, make_refs) -> int:
+    """The smallest consistent review: one record, included at both stages, one study."""
+    (ref,) = make_refs(review, ["The one trial"], "PubMed")
+    for stage in ("title_abstract", "full_text"):
+        for who in ("alice", "bob"):
+            review.decide(ref, stage, who, "include")
+    with review.store.write() as s:
+        st = Study(label="Solo 2020", design="RCT")
+        s.add(st)
+        s.flush()
+        s.add(StudyReport(study_id=st.id, reference_id=ref))
+        return st.id
+
+
+def test_judgements_analyses_and_audit_trail_reach_the_report(project, make_refs, tmp_path):
+    """One build (each takes seconds): risk of bias, a stored pooled analysis, a stopping rule."""
+    from metasift.store import Store
     from metasift.synthesis import rma
 
     yi, vi = [0.2, 0.5, -0.1, 0.4], [0.04, 0.09, 0.05, 0.06]
-    slab = ["A", "B", "C", "D"]
+
+    sid = one_included_study(project, make_refs)
+    given = {"D1": "Low", "D2": "Some concerns", "D3": "Low", "D4": "High", "D5": "Low"}
     with project.store.write() as s:
+        for d, j in {**given, "D4": "Low"}.items():  # D4 is re-judged below: newest wins
+            s.add(Judgement(study_id=sid, tool="rob2", domain=d, judgement=j, reviewer="alice"))
+    with project.store.write() as s:
+        s.add(Judgement(study_id=sid, tool="rob2", domain="D4", judgement="High", reviewer="alice"))
+        s.add(
+            Judgement(
+                study_id=sid, tool="rob2", domain="overall", judgement="High", reviewer="alice"
+            )
+        )
         a = Analysis(
             outcome="main outcome",
             kind="rma",
@@ -195,12 +222,26 @@ def test_stored_analysis_gives_a_forest_plot(project, tmp_path):
         )
         s.add(a)
         s.flush()
-        s.add(Result(analysis_id=a.id, payload={"yi": yi, "vi": vi, "slab": slab}))
+        s.add(Result(analysis_id=a.id, payload={"yi": yi, "vi": vi, "slab": ["A", "B", "C", "D"]}))
+        Store.audit(
+            s, "alice", "screen.stop", "screening", "title_abstract",
+            after={"rule": "random_sampling", "recall_estimate": 0.962, "recall_lb": 0.95},
+        )  # fmt: skip
     paths = build_report(project, tmp_path / "out")
+    rob = csv(paths, "risk_of_bias").set_index("Study")
+    assert rob.loc["Solo 2020", "Tool"] == "rob2"
+    assert {d: rob.loc["Solo 2020", d] for d in given} == given
+    assert rob.loc["Solo 2020", "Overall"] == "High"
+    for kind in ("traffic_light", "summary"):
+        assert paths.figures[f"rob_{kind}_rob2"].is_file()
+    html = paths.html.read_text(encoding="utf-8")
+    assert "Screening stopped by random_sampling, with an estimated recall of 96.2%" in html
+    assert "lower bound 95.0%" in html
+    # the stored analysis: refitted from its inputs, tabulated and drawn
     fit = rma(yi=yi, vi=vi, method="REML", test="knha")
     row = csv(paths, "syntheses").iloc[0]
     b, lb, ub = float(fit.beta[0]), float(fit.ci_lb[0]), float(fit.ci_ub[0])
     assert row["Estimate (CI)"] == f"{b:.2f} ({lb:.2f} to {ub:.2f})"
     assert row["Studies"] == 4
     assert paths.figures["forest_1"].is_file()
-    assert 'src="figures/forest_1.png"' in paths.html.read_text(encoding="utf-8")
+    assert 'src="figures/forest_1.png"' in html
