@@ -1,0 +1,280 @@
+"""Security: escaping, CSRF, blinding through every route, roles, SQL injection, login throttling."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from starlette.testclient import TestClient
+from webhelpers import PASSWORDS, csrf_of, login, token
+
+SCRIPT = "<script>alert('x')</script>"
+INJECTIONS = [
+    "'; DROP TABLE reference; --",
+    '" OR 1=1 --',
+    "1); DELETE FROM decision WHERE (1=1",
+    "Robert'); DROP TABLE app_user;--",
+]
+
+
+def _get_routes(app, stage, ref):
+    """Every GET page of the app, path parameters filled in."""
+    out = []
+    for route in app.routes:
+        methods = getattr(route, "methods", None) or set()
+        if "GET" not in methods or route.path.startswith(("/static", "/login")):
+            continue
+        out.append(route.path.format(stage=stage, reference_id=ref))
+    out += [f"/conflicts?stage={stage}", f"/screen/{stage}"]
+    return sorted(set(out))
+
+
+def test_script_in_records_renders_inert(clients, web, make_refs):
+    review, app, ids = web
+    ris = f"TY  - JOUR\nTI  - Trial {SCRIPT} of walking\nAB  - Abstract {SCRIPT} <img src=x onerror=alert(1)>\nPY  - 2020\nER  - \n"
+    c = clients["alice"]
+    r = c.post(
+        "/import",
+        data={"csrf_token": token(c, "/import"), "database": f"DB {SCRIPT}", "query": SCRIPT},
+        files={"file": ("x.ris", io.BytesIO(ris.encode()), "text/plain")},
+    )
+    assert r.status_code == 200
+    # readers strip tags; text that reaches the store some other way must still be inert
+    (new,) = make_refs(review, [f"Trial {SCRIPT} of running"])
+    from metasift.store.models import Reference
+
+    with review.store.write() as s:
+        s.get(Reference, new).abstract = f"Abstract {SCRIPT} <img src=x onerror=alert(1)>"
+    for other in [*ids, new - 1]:  # make the new reference the only one left to screen
+        review.decide(other, "title_abstract", "alice", "exclude")
+        review.decide(other, "title_abstract", "bob", "exclude")
+    review.decide(new, "title_abstract", "alice", "include", note=SCRIPT)
+    review.decide(new, "title_abstract", "bob", "exclude", note=SCRIPT)
+    pages = [r.text]
+    for path in _get_routes(app, "title_abstract", new):
+        resp = c.get(path)
+        assert resp.status_code == 200, path
+        pages.append(resp.text)
+    pages.append(clients["carol"].get("/conflicts").text)
+    body = "\n".join(pages)
+    assert "Trial &lt;script&gt;" in body and "Abstract &lt;script&gt;" in body
+    assert "<script>alert" not in body and "<img src=x" not in body
+    # the only scripts are the app's own file (CSP forbids inline script anyway)
+    assert set(re.findall(r"<script[^>]*>", body)) == {'<script src="/static/app.js" defer>'}
+
+
+def test_post_without_csrf_is_refused(clients, web):
+    review, app, ids = web
+    bob, alice, carol = clients["bob"], clients["alice"], clients["carol"]
+    posts = [
+        (bob, "/screen/title_abstract/decide", {"reference_id": ids[0], "decision": "include"}),
+        (bob, "/screen/title_abstract/undo", {}),
+        (bob, "/screen/full_text/link", {"reference_id": ids[0], "location": "a.pdf"}),
+        (
+            carol,
+            "/conflicts/resolve",
+            {"stage": "title_abstract", "reference_id": ids[0], "decision": "include"},
+        ),
+        (bob, "/logout", {}),
+    ]
+    other_session = token(alice)
+    for client, path, data in posts:
+        assert client.post(path, data=data).status_code == 403, path
+        bad = client.post(path, data={**data, "csrf_token": "forged"})
+        assert bad.status_code == 403, path
+        stolen = client.post(path, data={**data, "csrf_token": other_session})
+        assert stolen.status_code == 403, path
+    r = alice.post(
+        "/import",
+        data={"database": "X"},
+        files={"file": ("x.ris", io.BytesIO(b"TY  - JOUR\nTI  - t\nER  - \n"), "text/plain")},
+    )
+    assert r.status_code == 403
+    with TestClient(app) as anon:
+        anon.get("/login")
+        r = anon.post("/login", data={"name": "bob", "password": PASSWORDS["bob"]})
+        assert r.status_code == 403
+    assert review.stage_states("title_abstract") == {}
+    assert review.status().records == 8
+    assert bob.get("/", follow_redirects=False).status_code == 200  # still signed in
+
+
+def test_blinding_through_every_route(clients, web):
+    review, app, ids = web
+    ref = ids[0]
+    review.decide(ref, "title_abstract", "bob", "exclude", reason="wrong design", note="BOB-SECRET")
+    for viewer in ("alice", "carol", "victor"):
+        c = clients[viewer]
+        for path in _get_routes(app, "title_abstract", ref):
+            resp = c.get(path)
+            assert "BOB-SECRET" not in resp.text and "wrong design</td>" not in resp.text, (
+                viewer,
+                path,
+            )
+    page = clients["alice"].get(f"/reference/title_abstract/{ref}").text
+    assert "hidden until you" in page
+    # once alice has decided, both can see both decisions
+    review.decide(ref, "title_abstract", "alice", "include")
+    assert "BOB-SECRET" in clients["alice"].get(f"/reference/title_abstract/{ref}").text
+    assert "BOB-SECRET" in clients["carol"].get("/conflicts").text
+    # bob's own decision is his to see
+    assert "BOB-SECRET" in clients["bob"].get(f"/reference/title_abstract/{ref}").text
+
+
+def test_viewer_and_other_roles_cannot_write(clients, web):
+    review, _, ids = web
+    v = clients["victor"]
+    tok = token(v)
+    attempts = [
+        ("/screen/title_abstract/decide", {"reference_id": ids[0], "decision": "include"}),
+        ("/screen/title_abstract/undo", {}),
+        ("/screen/full_text/link", {"reference_id": ids[0], "location": "a.pdf"}),
+        (
+            "/conflicts/resolve",
+            {"stage": "title_abstract", "reference_id": ids[0], "decision": "include"},
+        ),
+    ]
+    for path, data in attempts:
+        assert v.post(path, data={**data, "csrf_token": tok}).status_code == 403, path
+    r = v.post(
+        "/import",
+        data={"csrf_token": tok, "database": "X"},
+        files={"file": ("x.ris", io.BytesIO(b"TY  - JOUR\nTI  - t\nER  - \n"), "text/plain")},
+    )
+    assert r.status_code == 403
+    for path in ("/screen/title_abstract", "/conflicts", "/import"):
+        assert v.get(path).status_code == 403
+    # a reviewer cannot resolve or import; a resolver cannot screen
+    assert clients["bob"].get("/conflicts").status_code == 403
+    assert clients["bob"].get("/import").status_code == 403
+    assert clients["carol"].get("/screen/title_abstract").status_code == 403
+    c = clients["carol"]
+    r = c.post(
+        "/screen/title_abstract/decide",
+        data={"csrf_token": token(c), "reference_id": ids[0], "decision": "include"},
+    )
+    assert r.status_code == 403
+    assert review.stage_states("title_abstract") == {}
+    assert review.status().records == 8
+
+
+def test_tampered_session_cookie_is_not_signed_in(web):
+    _, app, _ = web
+    with TestClient(app) as c:
+        login(c, "victor")
+        cookie = c.cookies.get("metasift_session")
+        c.cookies.set(
+            "metasift_session", cookie[:-4] + ("AAAA" if not cookie.endswith("AAAA") else "BBBB")
+        )
+        assert c.get("/", follow_redirects=False).status_code == 303
+
+
+@pytest.mark.parametrize("evil", INJECTIONS)
+def test_sql_injection_strings_do_no_harm(clients, web, evil):
+    review, app, ids = web
+    a, b, carol = clients["alice"], clients["bob"], clients["carol"]
+    for client in (a, b, carol):
+        client.follow_redirects = False
+    # screening text inputs (note; reason is checked against the protocol list)
+    r = a.post(
+        "/screen/title_abstract/decide",
+        data={"csrf_token": token(a), "reference_id": ids[0], "decision": "include", "note": evil},
+    )
+    assert r.status_code == 303
+    r = b.post(
+        "/screen/title_abstract/decide",
+        data={
+            "csrf_token": token(b),
+            "reference_id": ids[0],
+            "decision": "exclude",
+            "reason": evil,
+        },
+    )
+    assert r.status_code == 400
+    r = b.post(
+        "/screen/title_abstract/decide",
+        data={"csrf_token": token(b), "reference_id": ids[0], "decision": "exclude", "note": evil},
+    )
+    assert r.status_code == 303
+    r = carol.post(
+        "/conflicts/resolve",
+        data={
+            "csrf_token": token(carol),
+            "stage": "title_abstract",
+            "reference_id": ids[0],
+            "decision": "include",
+            "note": evil,
+        },
+    )
+    assert r.status_code == 303
+    for name in ("alice", "bob"):
+        review.decide(ids[1], "title_abstract", name, "include")
+    r = b.post(
+        "/screen/full_text/link",
+        data={"csrf_token": token(b), "reference_id": ids[1], "location": evil},
+    )
+    assert r.status_code == 303
+    # non-integer ids and unknown stages are refused cleanly
+    r = b.post(
+        "/screen/title_abstract/decide",
+        data={"csrf_token": token(b), "reference_id": evil, "decision": "include"},
+    )
+    assert r.status_code == 422
+    assert b.get(f"/screen/{evil}").status_code == 404
+    assert b.get(f"/reference/title_abstract/{evil}").status_code == 422
+    # import text fields
+    r = a.post(
+        "/import",
+        data={"csrf_token": token(a, "/import"), "database": evil, "searched": evil, "query": evil},
+        files={
+            "file": (
+                "s.ris",
+                io.BytesIO(b"TY  - JOUR\nTI  - t\nPY  - 2020\nER  - \n"),
+                "text/plain",
+            )
+        },
+    )
+    assert r.status_code == 200
+    # sign-in fields
+    with TestClient(app) as anon:
+        assert login(anon, "bob", evil).status_code == 401
+        tok = csrf_of(anon.get("/login").text)
+        r = anon.post("/login", data={"csrf_token": tok, "name": evil, "password": evil})
+        assert r.status_code == 401
+    # the store is intact and the strings were stored verbatim, as data
+    assert len(review.references()) == 9
+    st = review.stage_states("title_abstract")[ids[0]]
+    assert st.decisions["alice"].note == evil and st.resolution.note == evil
+    assert any(s["database"] == evil for s in review.status().sources)
+    from metasift.web import users
+
+    assert {u.name for u in users.list_users(review.store)} == set(PASSWORDS)
+    assert evil in b.get(f"/reference/full_text/{ids[1]}").text.replace("&#34;", '"').replace(
+        "&#39;", "'"
+    )
+
+
+def test_ten_wrong_passwords_throttle(web):
+    from metasift.web import create_app
+    from metasift.web.security import LoginThrottle
+
+    review, _, _ = web
+    now = [1000.0]
+    app = create_app(review, secret_key="k", throttle=LoginThrottle(clock=lambda: now[0]))
+    with TestClient(app) as c:
+        for _ in range(9):
+            assert login(c, "bob", "wrong-password").status_code == 401
+        assert login(c, "bob").status_code == 303  # a success resets the count
+        c.cookies.clear()
+        for _ in range(10):
+            assert login(c, "bob", "wrong-password").status_code == 401
+        r = login(c, "bob")  # the right password, but throttled
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+        assert login(c, "BOB ", "wrong-password").status_code == 429  # same name, other spelling
+        assert login(c, "alice").status_code == 303  # other users are not affected
+        c.cookies.clear()
+        now[0] += 301
+        assert login(c, "bob").status_code == 303
+    failed = [e for e in review.audit_log(action="user.login_failed") if e.actor == "bob"]
+    assert len(failed) == 19
