@@ -242,15 +242,19 @@ def create_app(
     @app.get("/screen/{stage}", response_class=HTMLResponse)
     def screen(request: Request, stage: str, user=Depends(need("screen"))):
         check_stage(stage)
-        cand = app.state.queues.next(user.name, stage)
-        ref = services.reference_view(review, cand.reference.id, stage, user.name) if cand else None
+        cand, n_eligible = app.state.queues.next(user.name, stage)
+        # the candidate is undecided by this reviewer: no decisions are shown on this page at all
+        ref = services.reference_card(review, cand.reference, stage) if cand else None
         return render(
             request,
             "screen.html",
             stage=stage,
             cand=cand,
             ref=ref,
-            progress=services.my_progress(review, stage, user.name),
+            progress={
+                "decided": services.my_decided(review, stage, user.name),
+                "eligible": n_eligible,
+            },
             reasons=protocol.exclusion_reasons(stage),
             reason_required=protocol.screening.reason_required(stage),
         )

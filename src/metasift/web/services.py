@@ -129,19 +129,51 @@ def _robust_queue_class():
     from metasift.workflow.screening_stage import ScreeningQueue
 
     class RobustQueue(ScreeningQueue):
-        """A queue whose failed retraining (e.g. too few distinct words yet) keeps the last ranking
-        instead of failing the request; the reason is kept in ``train_error``."""
+        """A queue for a long-running server.
+
+        * A failed retraining (e.g. too few distinct words yet) keeps the last ranking instead of
+          failing the request; the reason is kept in ``train_error``.
+        * Retraining is coalesced: while one training thread runs, further decisions only mark the
+          model stale, and the next request starts one new training with all labels so far. So a
+          fast reviewer never has more than one training thread.
+        """
 
         train_error = ""
+        stale = False
 
         def retrain(self, wait: bool = False) -> None:
+            if not wait and self._thread is not None and self._thread.is_alive():
+                self.stale = True
+                return
+            self.stale = False
             try:
                 super().retrain(wait=wait)
                 self.train_error = ""
             except MetasiftError as exc:
                 self.train_error = str(exc)
 
+        def next(self):
+            if self.stale and (self._thread is None or not self._thread.is_alive()):
+                self.retrain(wait=False)
+            return super().next()
+
     return RobustQueue
+
+
+def _eligible_signature(review, stage: str) -> tuple:
+    """Changes whenever the set of references eligible at ``stage`` may have changed (cheap)."""
+    from sqlalchemy import func
+
+    from metasift.store.models import Decision
+
+    with review.store.read() as s:
+        n, top = s.execute(
+            select(func.count(Reference.id), func.max(Reference.id)).where(Reference.active)
+        ).one()
+        last = 0
+        if stage == "full_text":
+            last = s.scalar(select(func.max(Decision.id)).where(Decision.stage == "title_abstract"))
+    return (n, top, last)
 
 
 class QueueRegistry:
@@ -151,51 +183,64 @@ class QueueRegistry:
 
     def __init__(self, review):
         self.review = review
-        self._queues: dict[tuple[str, str], tuple[tuple, object]] = {}
+        self._queues: dict[tuple[str, str], list] = {}  # key -> [signature, eligible ids, queue]
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
-
-    def _signature(self, stage: str) -> tuple:
-        from metasift.screening.decisions import eligible_references
-
-        with self.review.store.read() as s:
-            ids = eligible_references(s, self.review.protocol, stage)
-        return (len(ids), hash(tuple(ids)))
 
     def lock(self, reviewer: str, stage: str) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault((reviewer, stage), threading.Lock())
 
     def get(self, reviewer: str, stage: str):
+        from metasift.screening.decisions import eligible_references
+
         check_param(stage, STAGES, "stage", "QueueRegistry.get")
-        sig = self._signature(stage)
+        sig = _eligible_signature(self.review, stage)
         key = (reviewer, stage)
         held = self._queues.get(key)
-        if held is None or held[0] != sig:
-            held = (sig, _robust_queue_class()(self.review, stage, reviewer))
+        if held is not None and held[0] != sig:
+            with self.review.store.read() as s:
+                ids = eligible_references(s, self.review.protocol, stage)
+            if ids == held[2].ref_ids:
+                held[0] = sig  # e.g. a title/abstract decision that changed nothing at full text
+            else:
+                held = None
+        if held is None:
+            held = [sig, None, _robust_queue_class()(self.review, stage, reviewer)]
             self._queues[key] = held
-        return held[1]
+        return held[2]
 
     def next(self, reviewer: str, stage: str):
+        """(the next candidate or None, the number of references eligible at ``stage``)."""
         with self.lock(reviewer, stage):
-            return self.get(reviewer, stage).next()
+            q = self.get(reviewer, stage)
+            return q.next(), len(q.ref_ids)
 
     def decided(self, reviewer: str, stage: str) -> None:
         with self.lock(reviewer, stage):
-            q = self._queues.get((reviewer, stage))
-            if q is not None:
-                q[1].decided()
+            held = self._queues.get((reviewer, stage))
+            if held is not None:
+                held[2].decided()
 
 
-def my_progress(review, stage: str, reviewer: str) -> dict:
-    """How many references ``reviewer`` has a standing decision on, of those eligible."""
-    from metasift.screening.decisions import eligible_references, stage_states
+def my_decided(review, stage: str, reviewer: str) -> int:
+    """How many references ``reviewer`` has a standing screening decision on at ``stage``."""
+    from metasift.screening.decisions import _standing  # the one replay rule (undo cancels)
+    from metasift.store.models import Decision
 
     with review.store.read() as s:
-        eligible = eligible_references(s, review.protocol, stage)
-        states = stage_states(s, review.protocol, stage)
-    mine = sum(1 for st in states.values() if reviewer in st.decisions)
-    return {"decided": mine, "eligible": len(eligible)}
+        rows = list(
+            s.scalars(
+                select(Decision)
+                .where(
+                    Decision.stage == stage,
+                    Decision.reviewer == reviewer,
+                    Decision.kind == "screen",
+                )
+                .order_by(Decision.id)
+            )
+        )
+    return len(_standing(rows))
 
 
 @dataclass(frozen=True)
@@ -249,6 +294,20 @@ def reference_view(review, reference_id: int, stage: str, requester: str) -> Ref
             if d is not None
         },
         blinded=blinded,
+    )
+
+
+def reference_card(review, ref: Reference, stage: str) -> ReferenceView:
+    """A reference to screen, without any decisions (the screening page never shows them)."""
+    return ReferenceView(
+        id=ref.id,
+        title=ref.title or "",
+        abstract=ref.abstract or "",
+        authors=authors_line(ref.authors),
+        year=ref.year,
+        journal=ref.journal or "",
+        doi=ref.doi or "",
+        links=fulltext_links(review.store, ref.id) if stage == "full_text" else [],
     )
 
 

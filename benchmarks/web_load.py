@@ -1,0 +1,317 @@
+"""Web load benchmark: concurrent reviewers screening through the web app over PostgreSQL.
+
+    .venv/bin/python benchmarks/web_load.py [--references 50000] [--reviewers 10] [--decisions 200]
+                                            [--workers 2]
+
+Starts (or reuses) the local PostgreSQL server as ``.ci/run`` does (``scripts/pg.sh start``, or
+$METASIFT_TEST_PG), creates a fresh database and a project with ``--references`` references (random
+titles and abstracts from a fixed vocabulary, seed 0) and one web user per reviewer, starts
+``uvicorn metasift.web.app:app_from_env --factory --workers N`` on 127.0.0.1, then runs
+``--reviewers`` simulated reviewers at once (httpx async, one client each). Each reviewer signs in,
+then ``--decisions`` times: GET /screen/title_abstract ("next": the active-learning queue, timed)
+and POST its decision ("decide": the write and the redirect response, timed, not followed).
+
+The first "next" of each reviewer in each worker builds that reviewer's queue (features of every
+reference, first model); it is timed like every other request and counted in the percentiles.
+Lost decisions = decide responses that said "recorded" (303) minus the decision rows found in the
+store afterwards. Prints a table, then one JSON line:
+{"reviewers", "decisions", "p95_next_ms", "p95_decide_ms", "errors", "lost", ...}.
+Goal (the issue's anchor): p95 < 50 ms for both, 0 errors, 0 lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+GOAL_MS = 50.0
+VOCAB = (
+    "exercise yoga walking massage acupuncture surgery placebo cohort trial pain knee back neck "
+    "elderly adults children diet insulin sleep stress anxiety therapy education nurse physio "
+    "randomised controlled outcome quality life function disability depression hospital primary "
+    "care community intervention program training strength aerobic balance falls fracture bone "
+    "muscle joint arthritis obesity weight diabetes heart blood pressure stroke cancer survivors"
+).split()
+
+
+def pg_url() -> str:
+    url = os.environ.get("METASIFT_TEST_PG")
+    if url:
+        return url
+    out = subprocess.run(
+        [str(REPO / "scripts" / "pg.sh"), "start"], check=True, capture_output=True, text=True
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
+def fresh_database(server: str) -> tuple[str, str]:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    name = f"metasift_webload_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return make_url(server).set(database=name).render_as_string(hide_password=False), name
+
+
+def drop_database(server: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def build_project(folder: Path, db: str, n_refs: int, reviewers: list[str]):
+    import yaml
+    from sqlalchemy import insert
+
+    from metasift.protocol import TEMPLATE
+    from metasift.records import RecordData
+    from metasift.review import Review
+    from metasift.store.models import Record, Reference, Source
+    from metasift.web import users
+    from metasift.workflow.importing import record_row, reference_row
+
+    proto = yaml.safe_load(TEMPLATE)
+    proto["reviewers"] = [{"name": r, "roles": ["reviewer"]} for r in reviewers]
+    review = Review.create(folder, db=db, protocol_text=yaml.safe_dump(proto), actor="bench")
+    rng = np.random.default_rng(0)
+    vocab = np.array(VOCAB)
+    with review.store.write() as s:
+        src = Source(
+            database="Bench",
+            filename="bench",
+            checksum=uuid.uuid4().hex,
+            format="bench",
+            n_records=n_refs,
+        )
+        s.add(src)
+        s.flush()
+        for start in range(0, n_refs, 5000):
+            recs = [
+                RecordData(
+                    title=" ".join(rng.choice(vocab, 8)).capitalize(),
+                    abstract=" ".join(rng.choice(vocab, 60)),
+                    year=int(rng.integers(1990, 2026)),
+                )
+                for _ in range(start, min(n_refs, start + 5000))
+            ]
+            ids = list(
+                s.scalars(
+                    insert(Reference).returning(Reference.id, sort_by_parameter_order=True),
+                    [reference_row(r) for r in recs],
+                )
+            )
+            s.execute(
+                insert(Record),
+                [record_row(r, src.id, start + i, ids[i]) for i, r in enumerate(recs)],
+            )
+    for r in reviewers:
+        users.add_user(review.store, r, "reviewer", f"{r}-password", actor="bench")
+    return review
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(folder: Path, db: str, port: int, workers: int) -> subprocess.Popen:
+    import httpx
+
+    env = {
+        **os.environ,
+        "METASIFT_WEB_PROJECT": str(folder),
+        "METASIFT_DB": db,
+        "METASIFT_WEB_SECRET": uuid.uuid4().hex,
+        "PYTHONPATH": str(REPO / "src"),
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "metasift.web.app:app_from_env",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the server exited with code {proc.returncode}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/login", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    proc.terminate()
+    raise SystemExit("the server did not start in 120 s")
+
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+REF = re.compile(r'data-ref="(\d+)"')
+
+
+async def reviewer(name: str, base: str, n: int, seed: int, out: dict) -> None:
+    import httpx
+
+    rng = np.random.default_rng(seed)
+    async with httpx.AsyncClient(base_url=base, timeout=120) as c:
+        page = await c.get("/login")
+        r = await c.post(
+            "/login",
+            data={
+                "name": name,
+                "password": f"{name}-password",
+                "csrf_token": CSRF.search(page.text).group(1),
+            },
+        )
+        if r.status_code != 200:
+            out["errors"].append(f"{name}: login {r.status_code}")
+            return
+        for _ in range(n):
+            t0 = time.perf_counter()
+            page = await c.get("/screen/title_abstract")
+            out["next"].append((time.perf_counter() - t0) * 1000)
+            m = REF.search(page.text)
+            if page.status_code != 200 or not m:
+                out["errors"].append(f"{name}: next {page.status_code}")
+                if page.status_code == 200:
+                    return  # nothing left
+                continue
+            decision = "include" if rng.random() < 0.2 else "exclude"
+            t0 = time.perf_counter()
+            r = await c.post(
+                "/screen/title_abstract/decide",
+                data={
+                    "csrf_token": CSRF.search(page.text).group(1),
+                    "reference_id": m.group(1),
+                    "decision": decision,
+                },
+            )
+            out["decide"].append((time.perf_counter() - t0) * 1000)
+            if r.status_code == 303:
+                out["recorded"] += 1
+            else:
+                out["errors"].append(f"{name}: decide {r.status_code}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--references", type=int, default=50_000)
+    ap.add_argument("--reviewers", type=int, default=10)
+    ap.add_argument("--decisions", type=int, default=200, help="per reviewer")
+    ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    args = ap.parse_args(argv)
+
+    from sqlalchemy import func, select
+
+    from metasift.store.models import Decision
+
+    server = pg_url()
+    db, dbname = fresh_database(server)
+    names = [f"r{i:02d}" for i in range(1, args.reviewers + 1)]
+    proc = None
+    try:
+        with tempfile.TemporaryDirectory(prefix="metasift-webload-") as tmp:
+            folder = Path(tmp) / "proj"
+            t0 = time.perf_counter()
+            review = build_project(folder, db, args.references, names)
+            print(
+                f"project: {args.references} references in {time.perf_counter() - t0:.1f} s",
+                file=sys.stderr,
+            )
+            port = free_port()
+            proc = start_server(folder, db, port, args.workers)
+            out = {"next": [], "decide": [], "errors": [], "recorded": 0}
+            t0 = time.perf_counter()
+
+            async def run_all():
+                await asyncio.gather(
+                    *[
+                        reviewer(n, f"http://127.0.0.1:{port}", args.decisions, i, out)
+                        for i, n in enumerate(names)
+                    ]
+                )
+
+            asyncio.run(run_all())
+            wall = time.perf_counter() - t0
+            with review.store.read() as s:
+                stored = s.scalar(
+                    select(func.count(Decision.id)).where(
+                        Decision.kind == "screen", Decision.decision != "undo"
+                    )
+                )
+            review.close()
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=30)
+        drop_database(server, dbname)
+
+    def pct(xs, q):
+        return float(np.percentile(xs, q)) if xs else float("nan")
+
+    lost = out["recorded"] - stored
+    print(f"{'':8}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'max ms':>10}{'n':>7}   goal p95")
+    for key in ("next", "decide"):
+        xs = out[key]
+        print(
+            f"{key:8}{pct(xs, 50):10.1f}{pct(xs, 95):10.1f}{pct(xs, 99):10.1f}"
+            f"{max(xs, default=float('nan')):10.1f}{len(xs):7d}   < {GOAL_MS:.0f}"
+        )
+    print(
+        f"errors {len(out['errors'])} (goal 0); lost {lost} (goal 0); recorded {out['recorded']}, "
+        f"stored {stored}; wall {wall:.1f} s; workers {args.workers}"
+    )
+    for e in out["errors"][:10]:
+        print("  " + e, file=sys.stderr)
+    print(
+        json.dumps(
+            {
+                "reviewers": args.reviewers,
+                "decisions": out["recorded"],
+                "p95_next_ms": round(pct(out["next"], 95), 1),
+                "p95_decide_ms": round(pct(out["decide"], 95), 1),
+                "errors": len(out["errors"]),
+                "lost": lost,
+                "p50_next_ms": round(pct(out["next"], 50), 1),
+                "p99_next_ms": round(pct(out["next"], 99), 1),
+                "p50_decide_ms": round(pct(out["decide"], 50), 1),
+                "p99_decide_ms": round(pct(out["decide"], 99), 1),
+                "references": args.references,
+                "workers": args.workers,
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
