@@ -192,7 +192,7 @@ async def reviewer(name: str, base: str, n: int, seed: int, out: dict) -> None:
                 "csrf_token": CSRF.search(page.text).group(1),
             },
         )
-        if r.status_code != 200:
+        if r.status_code != 303:
             out["errors"].append(f"{name}: login {r.status_code}")
             return
         for _ in range(n):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import secrets
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ UPLOAD_SUFFIXES = (
     ".xlsx",
 )
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+SIGNATURE_TTL = 2.0
 
 
 # -- text ------------------------------------------------------------------------------------------
@@ -129,33 +131,112 @@ def _robust_queue_class():
     from metasift.workflow.screening_stage import ScreeningQueue
 
     class RobustQueue(ScreeningQueue):
-        """A queue for a long-running server.
+        """A :class:`ScreeningQueue` for a long-running server.
 
+        * Retraining after a decision runs entirely in one background thread per queue (reading
+          the labels included), coalesced: decisions made while it trains only mark the model
+          stale, and the thread then trains once more with all labels so far. A request never
+          waits for training; ``next()`` uses the latest finished model, as in the library.
         * A failed retraining (e.g. too few distinct words yet) keeps the last ranking instead of
-          failing the request; the reason is kept in ``train_error``.
-        * Retraining is coalesced: while one training thread runs, further decisions only mark the
-          model stale, and the next request starts one new training with all labels so far. So a
-          fast reviewer never has more than one training thread.
+          failing a request; the reason is kept in ``train_error``.
+        * The queue's texts never change, so the features are not re-hashed on every retraining,
+          and the ranking is computed once per finished model (both pure caches).
         """
 
         train_error = ""
-        stale = False
+
+        def _load(self) -> None:
+            super()._load()
+            self.stale = False
+            self._order, self._order_for = None, None
+            self._bg: threading.Thread | None = None
+            self._bg_lock = threading.Lock()
+            p, texts = self.prioritiser, self.texts
+            features, rank = p._features, p.rank
+            cache: list = [None, None]
+
+            def cached_features(t):
+                if t is texts and getattr(p, "_feature_key", None) is not None:
+                    return p.X_
+                return features(t)
+
+            def cached_rank(exclude=()):
+                if len(exclude):
+                    return rank(exclude)
+                model = getattr(p, "model_", None)
+                if cache[0] is not model:
+                    cache[1], cache[0] = rank(), model
+                return cache[1]
+
+            p._features, p.rank = cached_features, cached_rank
+
+        def next(self):
+            """As :meth:`ScreeningQueue.next` (same rule: the best-ranked reference this reviewer
+            has not decided that still needs decisions), with the full order cached per finished
+            model instead of rebuilt from 50,000 rows on every request."""
+            from metasift.workflow.screening_stage import Candidate
+
+            states = self.review.stage_states(self.stage)
+            required = self.review.protocol.screening.stage(self.stage).reviewers_per_record
+            model = self._prepare_order()
+            n_train = model.n_train if model is not None else 0
+            for rank, row in enumerate(self._order):
+                st = states.get(self.ref_ids[row])
+                if st is None or (
+                    self.reviewer not in st.decisions
+                    and st.resolution is None
+                    and st.status == "pending"
+                    and len(st.decisions) < required
+                ):
+                    return Candidate(self.refs[row], rank, n_train)
+            return None
+
+        def _prepare_order(self):
+            """Rows best first by the latest finished model, then rows labelled since (cached)."""
+            import numpy as np
+
+            model = getattr(self.prioritiser, "model_", None)
+            if self._order is None or self._order_for is not model:
+                n = len(self.ref_ids)
+                ranked = (
+                    np.asarray(self.prioritiser.rank(), dtype=int)
+                    if model is not None
+                    else np.arange(n)
+                )
+                rest = np.ones(n, dtype=bool)
+                rest[ranked] = False
+                self._order = np.concatenate([ranked, np.flatnonzero(rest)]).tolist()
+                self._order_for = model
+            return model
 
         def retrain(self, wait: bool = False) -> None:
-            if not wait and self._thread is not None and self._thread.is_alive():
-                self.stale = True
-                return
-            self.stale = False
             try:
                 super().retrain(wait=wait)
                 self.train_error = ""
             except MetasiftError as exc:
                 self.train_error = str(exc)
 
-        def next(self):
-            if self.stale and (self._thread is None or not self._thread.is_alive()):
-                self.retrain(wait=False)
-            return super().next()
+        def decided(self) -> None:
+            with self._bg_lock:
+                self.stale = True
+                if self._bg is None:
+                    self._bg = threading.Thread(
+                        target=self._train_loop, name="metasift-web-retrain", daemon=True
+                    )
+                    self._bg.start()
+
+        def _train_loop(self) -> None:
+            while True:
+                with self._bg_lock:
+                    if not self.stale:
+                        self._bg = None
+                        return
+                    self.stale = False
+                try:
+                    self.retrain(wait=True)
+                    self._prepare_order()  # here, not in the next request
+                except Exception as exc:  # noqa: BLE001 - keep serving the last ranking
+                    self.train_error = repr(exc)
 
     return RobustQueue
 
@@ -186,6 +267,17 @@ class QueueRegistry:
         self._queues: dict[tuple[str, str], list] = {}  # key -> [signature, eligible ids, queue]
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
+        self._sigs: dict[str, tuple[float, tuple]] = {}
+
+    def signature(self, stage: str) -> tuple:
+        """The eligible-set signature, re-read at most every ``SIGNATURE_TTL`` seconds (so another
+        worker's import reaches this worker's queues within that time)."""
+        now = time.monotonic()
+        held = self._sigs.get(stage)
+        if held is None or now - held[0] > SIGNATURE_TTL:
+            held = (now, _eligible_signature(self.review, stage))
+            self._sigs[stage] = held
+        return held[1]
 
     def lock(self, reviewer: str, stage: str) -> threading.Lock:
         with self._guard:
@@ -195,7 +287,7 @@ class QueueRegistry:
         from metasift.screening.decisions import eligible_references
 
         check_param(stage, STAGES, "stage", "QueueRegistry.get")
-        sig = _eligible_signature(self.review, stage)
+        sig = self.signature(stage)
         key = (reviewer, stage)
         held = self._queues.get(key)
         if held is not None and held[0] != sig:
