@@ -178,7 +178,7 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 REF = re.compile(r'data-ref="(\d+)"')
 
 
-async def reviewer(name: str, base: str, n: int, seed: int, out: dict) -> None:
+async def reviewer(name: str, base: str, n: int, seed: int, out: dict, think: float = 0.0) -> None:
     import httpx
 
     rng = np.random.default_rng(seed)
@@ -206,6 +206,8 @@ async def reviewer(name: str, base: str, n: int, seed: int, out: dict) -> None:
                     return  # nothing left
                 continue
             decision = "include" if rng.random() < 0.2 else "exclude"
+            if think > 0:  # reading time between seeing a record and deciding (not timed)
+                await asyncio.sleep(rng.exponential(think))
             t0 = time.perf_counter()
             r = await c.post(
                 "/screen/title_abstract/decide",
@@ -228,6 +230,12 @@ def main(argv=None) -> int:
     ap.add_argument("--reviewers", type=int, default=10)
     ap.add_argument("--decisions", type=int, default=200, help="per reviewer")
     ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    ap.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="mean reading time in seconds before each decision (default 0: back to back)",
+    )
     args = ap.parse_args(argv)
 
     from sqlalchemy import func, select
@@ -255,7 +263,7 @@ def main(argv=None) -> int:
             async def run_all():
                 await asyncio.gather(
                     *[
-                        reviewer(n, f"http://127.0.0.1:{port}", args.decisions, i, out)
+                        reviewer(n, f"http://127.0.0.1:{port}", args.decisions, i, out, args.think)
                         for i, n in enumerate(names)
                     ]
                 )

@@ -39,6 +39,12 @@ UPLOAD_SUFFIXES = (
 )
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 SIGNATURE_TTL = 2.0
+RETRAIN_MIN_INTERVAL = 3.0  # seconds between two retrainings of one reviewer's model
+
+# Features of a stage's references, shared by the queues of all reviewers in this process (the
+# texts are the same; each reviewer still has their own classifier and labels).
+_SHARED_FEATURES: dict[tuple, tuple] = {}
+_SHARED_LOCK = threading.Lock()
 
 
 # -- text ------------------------------------------------------------------------------------------
@@ -139,6 +145,8 @@ def _robust_queue_class():
           waits for training; ``next()`` uses the latest finished model, as in the library.
         * A failed retraining (e.g. too few distinct words yet) keeps the last ranking instead of
           failing a request; the reason is kept in ``train_error``.
+        * With many reviewers at once, a reviewer's model is retrained at most every
+          ``RETRAIN_MIN_INTERVAL`` seconds, and the feature matrix is shared between reviewers.
         * The queue's texts never change, so the features are not re-hashed on every retraining,
           and the ranking is computed once per finished model (both pure caches).
         """
@@ -169,6 +177,22 @@ def _robust_queue_class():
                 return cache[1]
 
             p._features, p.rank = cached_features, cached_rank
+            if texts:
+                key = (id(self.review), self.stage, len(self.ref_ids), hash(tuple(self.ref_ids)))
+                with _SHARED_LOCK:
+                    hit = _SHARED_FEATURES.get(key)
+                    if hit is None:
+                        try:
+                            features(texts)
+                        except MetasiftError as exc:  # retraining will say so again
+                            self.train_error = str(exc)
+                        else:
+                            while len(_SHARED_FEATURES) >= 4:
+                                _SHARED_FEATURES.pop(next(iter(_SHARED_FEATURES)))
+                            _SHARED_FEATURES[key] = (p.X_, p._feature_key, p.n_records_)
+                    else:
+                        p.components_ = p.setup.build()  # own classifier, shared matrix
+                        p.X_, p._feature_key, p.n_records_ = hit
 
         def next(self):
             """As :meth:`ScreeningQueue.next` (same rule: the best-ranked reference this reviewer
@@ -226,7 +250,12 @@ def _robust_queue_class():
                     self._bg.start()
 
         def _train_loop(self) -> None:
+            last = 0.0
             while True:
+                wait = last + RETRAIN_MIN_INTERVAL - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                last = time.monotonic()
                 with self._bg_lock:
                     if not self.stale:
                         self._bg = None

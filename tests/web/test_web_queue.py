@@ -1,0 +1,75 @@
+"""The web app's queue registry keeps the library's screening order and rules."""
+
+from __future__ import annotations
+
+import time
+
+from metasift.web import services
+from metasift.workflow.screening_stage import ScreeningQueue
+
+TOPICS = "exercise yoga surgery placebo insulin sleep anxiety massage knee fracture".split()
+
+
+def _titles(n):
+    return [
+        f"{TOPICS[i % 10]} {TOPICS[(i * 3 + 1) % 10]} trial {i} in {TOPICS[(i * 7 + 2) % 10]}"
+        for i in range(n)
+    ]
+
+
+def _wait_idle(queue, timeout=60):
+    deadline = time.monotonic() + timeout
+    while queue._bg is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert queue._bg is None, "retraining did not finish"
+
+
+def test_registry_next_matches_library_queue(project, make_refs, monkeypatch):
+    monkeypatch.setattr(services, "RETRAIN_MIN_INTERVAL", 0.0)
+    ids = make_refs(project, _titles(30))
+    reg = services.QueueRegistry(project)
+    for step in range(8):
+        cand, n = reg.next("bob", "title_abstract")
+        assert n == 30
+        lib = ScreeningQueue(project, "title_abstract", "bob").next()
+        assert cand.reference.id == lib.reference.id, step
+        project.decide(
+            cand.reference.id, "title_abstract", "bob", "include" if step % 3 else "exclude"
+        )
+        reg.decided("bob", "title_abstract")
+        _wait_idle(reg.get("bob", "title_abstract"))
+    # another reviewer's queue skips nothing of bob's: it is blind to his decisions
+    first_alice, _ = reg.next("alice", "title_abstract")
+    assert first_alice.reference.id in ids
+
+
+def test_registry_rules_done_and_rebuilt_after_import(project, make_refs):
+    ids = make_refs(project, _titles(3))
+    reg = services.QueueRegistry(project)
+    for _ in ids:
+        cand, _ = reg.next("bob", "title_abstract")
+        project.decide(cand.reference.id, "title_abstract", "bob", "include")
+        reg.decided("bob", "title_abstract")
+    assert reg.next("bob", "title_abstract")[0] is None
+    for i in ids[:2]:  # alice agrees on two: both move to full text
+        project.decide(i, "title_abstract", "alice", "include")
+    reg._sigs.clear()  # skip the signature's time-to-live
+    cand, n = reg.next("bob", "full_text")
+    assert n == 2 and cand.reference.id in ids[:2]
+    (new,) = make_refs(project, ["brand new record on yoga"])
+    reg._sigs.clear()
+    cand, n = reg.next("bob", "title_abstract")
+    assert n == 4 and cand.reference.id == new
+
+
+def test_failed_training_keeps_serving(project, make_refs):
+    ids = make_refs(project, ["same words"] * 4)  # TF-IDF finds no usable terms
+    reg = services.QueueRegistry(project)
+    cand, _ = reg.next("bob", "title_abstract")
+    project.decide(cand.reference.id, "title_abstract", "bob", "include")
+    reg.decided("bob", "title_abstract")
+    q = reg.get("bob", "title_abstract")
+    _wait_idle(q)
+    cand2, _ = reg.next("bob", "title_abstract")
+    assert cand2 is not None and cand2.reference.id != cand.reference.id
+    assert cand2.reference.id in ids
