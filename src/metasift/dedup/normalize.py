@@ -305,6 +305,7 @@ class Norm:
     title_numbers: frozenset[str]  # numbers / part labels in the title (Part I vs Part II)
     year: int | None
     fam1: str
+    name1_tokens: frozenset[str]  # every word of the first author's full name (family + given)
     fams: tuple[str, ...]
     authors_key: str
     journal: tuple[str, ...]
@@ -362,6 +363,11 @@ def normalize(r: RecordData) -> Norm:
         title_numbers=nums,
         year=r.year,
         fam1=fams[0] if fams else "",
+        name1_tokens=frozenset(
+            k
+            for w in (f"{r.authors[0].family} {r.authors[0].given}" if r.authors else "").split()
+            if len(k := family_key(w)) >= 3
+        ),
         fams=fams,
         authors_key="".join(fams),
         journal=journal,

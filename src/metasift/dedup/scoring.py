@@ -54,7 +54,7 @@ WEIGHTS: dict[str, float] = {
     "author_first_equal": 1.5,
     "author_first_close": 0.5,  # transliteration / typo (Vishnevskii vs Vishnevski)
     "author_first_differ": -3.0,
-    "author_order_differs": 0.0,  # first author of one is 2nd/3rd of the other
+    "author_order_differs": 0.0,  # first author of one is 2nd/3rd of the other, or names swapped
     "authors_all_close": 1.0,
     "volume_equal": 1.0,
     "volume_differ": -2.5,
@@ -247,7 +247,13 @@ def compare(a: Norm, b: Norm) -> tuple[float, dict]:
             add("author_first_equal")
         elif names_close(a.fam1, b.fam1):
             add("author_first_close", (a.fam1, b.fam1))
-        elif a.fam1 in b.fams[1:3] or b.fam1 in a.fams[1:3]:
+        elif (
+            a.fam1 in b.fams[1:3]
+            or b.fam1 in a.fams[1:3]
+            # given and family swapped or run together ("Lena Lopez Anna" / "Lopez")
+            or a.fam1 in b.name1_tokens
+            or b.fam1 in a.name1_tokens
+        ):
             add("author_order_differs", (a.fam1, b.fam1))
         else:
             add("author_first_differ", (a.fam1, b.fam1))
