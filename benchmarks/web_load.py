@@ -155,6 +155,8 @@ def start_server(folder: Path, db: str, port: int, workers: int) -> subprocess.P
             str(port),
             "--workers",
             str(workers),
+            "--timeout-keep-alive",
+            "120",
             "--log-level",
             "warning",
         ],
@@ -197,7 +199,11 @@ async def reviewer(name: str, base: str, n: int, seed: int, out: dict, think: fl
             return
         for _ in range(n):
             t0 = time.perf_counter()
-            page = await c.get("/screen/title_abstract")
+            try:
+                page = await c.get("/screen/title_abstract")
+            except httpx.HTTPError as exc:
+                out["errors"].append(f"{name}: next {exc!r}")
+                continue
             out["next"].append((time.perf_counter() - t0) * 1000)
             m = REF.search(page.text)
             if page.status_code != 200 or not m:
@@ -209,14 +215,18 @@ async def reviewer(name: str, base: str, n: int, seed: int, out: dict, think: fl
             if think > 0:  # reading time between seeing a record and deciding (not timed)
                 await asyncio.sleep(rng.exponential(think))
             t0 = time.perf_counter()
-            r = await c.post(
-                "/screen/title_abstract/decide",
-                data={
-                    "csrf_token": CSRF.search(page.text).group(1),
-                    "reference_id": m.group(1),
-                    "decision": decision,
-                },
-            )
+            try:
+                r = await c.post(
+                    "/screen/title_abstract/decide",
+                    data={
+                        "csrf_token": CSRF.search(page.text).group(1),
+                        "reference_id": m.group(1),
+                        "decision": decision,
+                    },
+                )
+            except httpx.HTTPError as exc:  # the decision may or may not have been stored
+                out["errors"].append(f"{name}: decide {exc!r}")
+                continue
             out["decide"].append((time.perf_counter() - t0) * 1000)
             if r.status_code == 303:
                 out["recorded"] += 1
