@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 import typer.core
 from rich.console import Console
@@ -453,7 +454,19 @@ def screen_run(
             cand = q.next()
             if cand is None:
                 err.print(f"nothing left for {reviewer} at {stage}")
-                break
+                # the last decision may still want changing: offer to go back before leaving
+                try:
+                    answer = typer.prompt("b back · q quit", default="q", show_default=False)
+                except click.exceptions.Abort:
+                    break
+                if answer.strip().lower()[:1] != "b":
+                    break
+                last = review.undo(stage, reviewer)
+                err.print(
+                    f"undid your decision on #{last.reference_id}" if last else "nothing to undo"
+                )
+                q.decided()
+                continue
             ref = cand.reference
             out.rule(
                 f"reference #{ref.id} · rank {cand.rank + 1} · model trained on {cand.model_labels} labels"
