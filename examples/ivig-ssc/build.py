@@ -78,18 +78,54 @@ def replay_decisions(review) -> None:
     say(f"screening: {len(rows)} decisions replayed")
 
 
+def reference_of(keys: dict[str, int], study) -> int:
+    """The included reference that reports a study: by PMID, then DOI, then title."""
+    for key in (f"pmid:{study.pmid}" if study.pmid else "", f"doi:{study.doi}" if study.doi else ""):
+        if key and key.lower() in keys:
+            return keys[key.lower()]
+    return find(keys, "title:" + study.title[:45])
+
+
+def extract(review) -> None:
+    """Studies from the included references; two extractors (ana, ben) record the same readings of
+    studies.csv / outcomes.csv, so every value is agreed (see extraction.py for the rules)."""
+    from metasift.extraction import add_study, record_values
+
+    sys.path.insert(0, str(HERE))
+    from extraction import read
+
+    ex = read(DATA, review.protocol)
+    keys = reference_keys(review)
+    for st in ex.studies.values():
+        add_study(review.store, st.label, st.design, [reference_of(keys, st)], "ana",
+                  protocol=review.protocol)
+        for who in ("ana", "ben"):
+            record_values(review.store, review.protocol, st.label, who, st.values)
+    n = sum(len(st.values) for st in ex.studies.values())
+    say(f"extraction: {len(ex.studies)} studies, {n} values per extractor; "
+        f"{len(ex.refused)} cells refused by the form (e.g. an SEM in the SD column), "
+        f"{len(ex.not_outcomes)} rows outside the protocol's outcomes")
+
+
 def main() -> int:
     review = fresh_project()
     for f, db in (("pubmed.nbib", "MEDLINE (PubMed)"), ("embase.ris", "Embase")):
         rep = review.import_file(HERE / "exports" / f, database=db, searched=SEARCHED, query=QUERY, actor="ana")
         say(f"import: {f}: {rep.imported} records ({rep.format})")
     dd = review.dedup(actor="ana")
-    say(f"dedup: {dd.summary.splitlines()[0]}")
+    say(f"{dd.summary.splitlines()[0]}")
     replay_decisions(review)
-    review.close()
-    from metasift.cli import main as cli
+    extract(review)
+    from metasift.reporting import build_report
+    from metasift.workflow.analyses import run
 
-    cli(["status", str(HERE)])
+    res = run(review, "ana")
+    say(f"analyses: {len(res.pooled)} pooled, "
+        f"{int(res.directions['direction'].notna().sum())} study x outcome directions, "
+        f"{len(res.characteristics)} pooled characteristics")
+    paths = build_report(review)
+    review.close()
+    print(paths.summary())
     return 0
 
 

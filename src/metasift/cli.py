@@ -734,6 +734,58 @@ def export(
     err.print(f"{n} {what} written" + (f" to {output}" if output else ""))
 
 
+@app.command()
+def analyse(directory: DirArg, db: DbOpt = None, actor: ActorOpt = None):
+    """Run the protocol's analyses on the agreed extracted values and store them: rma where the
+    data allow (protocol settings), narrative synthesis by direction otherwise, pooled study
+    characteristics, adverse events."""
+    from metasift.review import default_actor
+    from metasift.workflow.analyses import run
+
+    with _open(directory, db, actor) as review:
+        res = run(review, actor or default_actor())
+    pooled = ", ".join(f"{o} ({m}, k = {r.k})" for o, _, m, r in res.pooled) or "none"
+    n_dir = 0 if res.directions is None else int(res.directions["direction"].notna().sum())
+    err.print(
+        f"pooled: {pooled}\n"
+        f"narrative: {n_dir} study x outcome directions"
+        + (f" in {len(res.narrative.votes)} domains" if res.narrative is not None else "")
+        + f"\npooled characteristics: {', '.join(c.name for c in res.characteristics) or 'none'}"
+        + f"\nadverse-event rows: {0 if res.adverse_events is None else len(res.adverse_events)}"
+    )
+
+
+@app.command()
+def report(
+    directory: DirArg,
+    db: DbOpt = None,
+    output: Annotated[
+        Path | None, typer.Option("--out", help="Folder to (re)build (default: DIR/out).")
+    ] = None,
+):
+    """Rebuild the report from the store: report.html, report.docx, the PRISMA 2020 diagram
+    (SVG, PNG, PDF), figures and every table as CSV."""
+    from metasift.reporting import build_report
+
+    with _open(directory, db) as review:
+        paths = build_report(review, output)
+    out.print(paths.summary(), highlight=False)
+
+
+# -- sub-apps owned by their own modules ----------------------------------------------------------
+def _mount() -> None:
+    from metasift import cli_extract, cli_web
+
+    app.add_typer(cli_extract.app, name="extract")
+    app.command("serve")(cli_web.serve)
+    user_app = typer.Typer(help="Web-app users and their roles.", no_args_is_help=True)
+    user_app.command("add")(cli_web.user_add)
+    app.add_typer(user_app, name="user")
+
+
+_mount()
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv

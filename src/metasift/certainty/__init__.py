@@ -314,6 +314,8 @@ class SofRow:
             kind = "RCT" if self.k == 1 else "RCTs"
         elif kind == "non-randomised studies" and self.k == 1:
             kind = "non-randomised study"
+        elif kind == "studies" and self.k == 1:
+            kind = "study"
         n = f"{self.n:,}" if self.n is not None else "—"
         return f"{n} ({self.k} {kind})"
 

@@ -91,8 +91,9 @@ def collect(review, out: Path) -> tuple[list[T.Section], dict, str, dict]:
         outcome_data = T.outcome_data_table(protocol, values)
         rob, rob_plot = T.risk_of_bias_table(s, protocol)
         syn, fits = T.syntheses_table(s)
+        stored_dirs = T.stored_directions(s)
         aes = T.adverse_events_table(protocol, values)
-        sof = T.sof_frame(protocol, values, fits, s)
+        sof = T.sof_frame(protocol, values, fits, s, stored_dirs)
         counts_rows = T.row_counts(s)
     prisma = draw_prisma(counts, out / "prisma")
 
@@ -126,7 +127,7 @@ def collect(review, out: Path) -> tuple[list[T.Section], dict, str, dict]:
             figs["syn"].append(T.Figure(key, f"Forest plot: {a.outcome}", f"figures/{key}.png"))
         except Exception as exc:  # noqa: BLE001
             notes["syn"].append(f"Forest plot for {a.outcome} not drawn: {exc}")
-    dir_in = T.direction_inputs(protocol, values)
+    dir_in = T.direction_inputs(protocol, values, stored_dirs)
     dir_table = None
     if dir_in is not None:
         try:

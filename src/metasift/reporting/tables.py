@@ -496,6 +496,8 @@ def refit(analysis: Analysis, result: Result):
 def syntheses_table(session: Session) -> tuple[Table, list]:
     rows, fits = [], []
     for a, r in newest_results(session):
+        if a.kind not in ("rma", "mh", "narrative"):
+            continue  # descriptives and GRADE have their own tables
         fit = refit(a, r)
         row = {
             "Outcome": a.outcome,
@@ -529,7 +531,18 @@ def syntheses_table(session: Session) -> tuple[Table, list]:
                     row["Prediction interval"] = ""
             row["tau2"] = f"{fit.tau2:.4f}"
             row["I2 (%)"] = f"{fit.i2:.1f}"
-        summary = (r.payload or {}).get("summary")
+        payload = r.payload or {}
+        if a.kind == "narrative" and isinstance(payload, list):
+            have = [x for x in payload if isinstance(x, dict) and x.get("direction")]
+            row["Studies"] = len({x.get("study") for x in have})
+            row["Measure"] = "direction of effect"
+            row["Model"] = "vote counting (SWiM), sign test"
+            row["Summary"] = (
+                f"{len(have)} study x outcome directions; see Outcomes by domain"
+                if have
+                else "no direction extractable"
+            )
+        summary = payload.get("summary") if isinstance(payload, dict) else None
         if isinstance(summary, str):
             row["Summary"] = summary
         rows.append(row)
@@ -548,9 +561,42 @@ def syntheses_table(session: Session) -> tuple[Table, list]:
     return Table("syntheses", "Syntheses", pd.DataFrame(rows, columns=cols)), fits
 
 
-def direction_inputs(protocol: Protocol, values: pd.DataFrame) -> dict | None:
-    """Per study x outcome with a recorded direction: the arguments of
-    ``synthesis.direction_summary`` (one entry per outcome, domain = the protocol domain)."""
+def stored_directions(session: Session) -> list[dict] | None:
+    """The newest stored narrative analysis (``metasift analyse``): one row per study x outcome
+    with its direction and the basis it was derived from; None when none is stored."""
+    rows = None
+    for a, r in newest_results(session):
+        if a.kind == "narrative" and isinstance(r.payload, list):
+            rows = r.payload
+    return rows
+
+
+def direction_inputs(
+    protocol: Protocol, values: pd.DataFrame, stored: list[dict] | None = None
+) -> dict | None:
+    """Per study x outcome with a direction: the arguments of ``synthesis.direction_summary``
+    (one entry per outcome, domain = the protocol domain). From the stored narrative analysis
+    when there is one (directions recorded or derived from the numbers), else from the
+    ``direction`` values recorded by the extractors."""
+    if stored:
+        have = [
+            x
+            for x in stored
+            if x.get("direction") in DIRECTIONS
+            and x.get("outcome") not in adverse_event_outcomes(protocol)
+        ]
+        if not have:
+            return None
+        return {
+            "study": [x["study"] for x in have],
+            "domain": [x.get("domain") or "(not in protocol)" for x in have],
+            "direction": [x["direction"] for x in have],
+            "n": [
+                int(x["n"]) if isinstance(x.get("n"), float) and x["n"].is_integer() else x.get("n")
+                for x in have
+            ],
+            "design": [x.get("design") or "" for x in have],
+        }
     ov = _outcome_rows(protocol, values)
     d = ov[(ov["field"] == "direction") & ov["value"].isin(DIRECTIONS)]
     d = d[~d["outcome"].isin(adverse_event_outcomes(protocol))]
@@ -570,7 +616,13 @@ def direction_inputs(protocol: Protocol, values: pd.DataFrame) -> dict | None:
     }
 
 
-def sof_frame(protocol: Protocol, values: pd.DataFrame, fits: list, session: Session) -> Table:
+def sof_frame(
+    protocol: Protocol,
+    values: pd.DataFrame,
+    fits: list,
+    session: Session,
+    stored: list[dict] | None = None,
+) -> Table:
     """Summary of findings (certainty.sof_table): one row per protocol outcome with data; the
     relative effect from a stored pooled analysis of a ratio measure; GRADE certainty from a stored
     ``grade`` analysis, else "not assessed"."""
@@ -594,11 +646,18 @@ def sof_frame(protocol: Protocol, values: pd.DataFrame, fits: list, session: Ses
                 rel = relative_effect_from(fit_of[o.name])
             except Exception:  # noqa: BLE001 - not a ratio measure: no relative effect column
                 rel = None
-        dirs = Counter(
-            ov[(ov["outcome"] == o.name) & (ov["field"] == "direction")]
-            .groupby("study")["value"]
-            .first()
-        )
+        if stored:  # the narrative analysis: recorded or derived from the numbers
+            dirs = Counter(
+                x["direction"]
+                for x in stored
+                if x.get("outcome") == o.name and x.get("direction") in DIRECTIONS
+            )
+        else:
+            dirs = Counter(
+                ov[(ov["outcome"] == o.name) & (ov["field"] == "direction")]
+                .groupby("study")["value"]
+                .first()
+            )
         comment = ", ".join(f"{d} in {dirs[d]}" for d in DIRECTIONS if dirs.get(d))
         comment = f"Direction of effect: {comment}" if comment else ""
         if o.name in fit_of and rel is None:

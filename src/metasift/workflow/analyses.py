@@ -57,6 +57,7 @@ class AnalysisSet:
     directions: pd.DataFrame | None = None  # study, domain, outcome, direction, basis
     adverse_events: pd.DataFrame | None = None
     input_checksum: str = ""
+    prediction_interval: bool = True
 
 
 def _timepoint_order(tp: str) -> float:
@@ -166,7 +167,7 @@ def _pool_outcome(protocol: Protocol, name: str, otype: str, df: pd.DataFrame):
 def compute(protocol: Protocol, values: pd.DataFrame) -> AnalysisSet:
     """All analyses from the agreed values (columns: study, design, level, field, arm, outcome,
     timepoint, value, unit)."""
-    out = AnalysisSet()
+    out = AnalysisSet(prediction_interval=bool(protocol.synthesis.prediction_interval))
     canon = values.sort_values(list(values.columns)).to_csv(index=False)
     out.input_checksum = hashlib.sha256(canon.encode()).hexdigest()
     study_vals = values[values["level"] == "study"]
@@ -289,7 +290,9 @@ def store(review, analyses: AnalysisSet, actor: str) -> int:
     """Write the analyses as Analysis + Result rows (each with the input checksum); returns how many."""
     from metasift.store import Store
     from metasift.store.db import _jsonable
-    from metasift.store.models import Analysis, Result
+    from sqlalchemy import select
+
+    from metasift.store.models import Analysis, Result, Study
 
     def clean(x):
         if isinstance(x, float) and not math.isfinite(x):
@@ -313,15 +316,29 @@ def store(review, analyses: AnalysisSet, actor: str) -> int:
             )
         )
     for outcome, domain, measure, res in analyses.pooled:
+        # the inputs (yi, vi, slab) are stored so the report refits the same model and draws the
+        # forest plot from the store alone
         payload = {
             "domain": domain,
             "measure": measure,
+            "yi": _jsonable(res.yi),
+            "vi": _jsonable(res.vi),
+            "slab": list(res.slab) if getattr(res, "slab", None) is not None else None,
             "beta": _jsonable(res.beta),
+            "ci_lb": _jsonable(res.ci_lb),
+            "ci_ub": _jsonable(res.ci_ub),
+            "tau2": res.tau2,
+            "i2": res.i2,
             "summary": res.summary(),
         }
-        items.append(
-            (outcome, "rma", {"measure": measure, "method": res.method, "test": res.test}, payload)
-        )
+        settings = {
+            "measure": measure,
+            "method": res.method,
+            "test": res.test,
+            "level": res.level,
+            "prediction_interval": analyses.prediction_interval,
+        }
+        items.append((outcome, "rma", settings, payload))
     if analyses.directions is not None and len(analyses.directions):
         items.append(
             (
@@ -332,8 +349,15 @@ def store(review, analyses: AnalysisSet, actor: str) -> int:
             )
         )
     with review.store.write() as s:
+        ids = dict(s.execute(select(Study.label, Study.id)).all())
         for outcome, kind, settings, payload in items:
-            a = Analysis(outcome=outcome, kind=kind, settings=settings, study_ids=[])
+            labels = payload.get("slab") if isinstance(payload, dict) else None
+            a = Analysis(
+                outcome=outcome,
+                kind=kind,
+                settings=settings,
+                study_ids=[ids[x] for x in labels or [] if x in ids],
+            )
             s.add(a)
             s.flush()
             s.add(
@@ -353,3 +377,19 @@ def store(review, analyses: AnalysisSet, actor: str) -> int:
             after={"analyses": len(items), "input_checksum": analyses.input_checksum},
         )
     return len(items)
+
+
+def run(review, actor: str) -> AnalysisSet:
+    """Compute every analysis from the store's agreed values and store them (one transaction)."""
+    from metasift.errors import MetasiftError
+    from metasift.extraction import final_values
+
+    with review.store.read() as s:
+        values = final_values(s, review.protocol)
+    if values.empty:
+        raise MetasiftError(
+            "no agreed extracted values yet: extract (metasift extract ...) and reconcile first"
+        )
+    analyses = compute(review.protocol, values)
+    store(review, analyses, actor)
+    return analyses
