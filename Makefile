@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv lint format bench clean
+.PHONY: run serve test venv lint format bench clean
 
 venv: $(STAMP)
 
@@ -16,7 +16,10 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python examples/ivig-ssc/build.py
+	$(BIN)/python examples/ivig-ssc/build.py $(if $(NO_SERVE),,--serve-if-interactive)
+
+serve: $(STAMP)
+	$(BIN)/python examples/ivig-ssc/build.py --serve
 
 test: $(STAMP)
 	@if [ -z "$$METASIFT_TEST_PG" ] && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \

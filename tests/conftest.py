@@ -84,7 +84,9 @@ def project(tmp_path, db_url):
     from metasift.review import Review
 
     folder = tmp_path / "proj"
-    review = Review.create(folder, db=None if db_url.startswith("sqlite") else db_url, actor="tester")
+    review = Review.create(
+        folder, db=None if db_url.startswith("sqlite") else db_url, actor="tester"
+    )
     try:
         yield review
     finally:

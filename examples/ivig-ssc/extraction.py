@@ -170,7 +170,7 @@ def read(data_dir: Path, protocol: Protocol) -> Extraction:
         if label not in studies:
             continue
         if name.startswith(SIDE_EFFECT):
-            outcome, tp = "adverse events", f"{name[len(SIDE_EFFECT):]} ({r['timepoint_label']})"
+            outcome, tp = "adverse events", f"{name[len(SIDE_EFFECT) :]} ({r['timepoint_label']})"
         elif name in OUTCOMES:
             outcome = OUTCOMES[name]
             tp = _timepoint(r)
@@ -199,7 +199,9 @@ def read(data_dir: Path, protocol: Protocol) -> Extraction:
         if (label, name) in DIRECTIONS:
             direction, words = DIRECTIONS[(label, name)]
             if words not in r["note"]:
-                raise ValueError(f"outcomes.csv: {label} {name!r}: the note no longer says {words!r}")
+                raise ValueError(
+                    f"outcomes.csv: {label} {name!r}: the note no longer says {words!r}"
+                )
         elif (
             r["stat"].lower().startswith("mean change")
             and arms_of[(label, name)] == {arm}

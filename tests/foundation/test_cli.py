@@ -37,7 +37,9 @@ def test_every_command_has_help_and_is_in_the_docs(path):
         if isinstance(p, click.Option) and p.name not in ("help",):
             assert (p.help or "").strip(), f"option {p.opts} of {' '.join(path)} has no help"
     docs = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
-    assert f"metasift {' '.join(path)}" in docs, f"`metasift {' '.join(path)}` is not in docs/cli.md"
+    assert f"metasift {' '.join(path)}" in docs, (
+        f"`metasift {' '.join(path)}` is not in docs/cli.md"
+    )
 
 
 def _run(*args, env=None):
@@ -45,7 +47,10 @@ def _run(*args, env=None):
     e.pop("METASIFT_DB", None)
     e.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "metasift.cli", *args], capture_output=True, text=True, env=e,
+        [sys.executable, "-m", "metasift.cli", *args],
+        capture_output=True,
+        text=True,
+        env=e,
         timeout=120,
     )
 

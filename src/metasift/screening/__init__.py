@@ -27,7 +27,22 @@ _WHERE = {
     "estimate": "stopping",
 }
 
-__all__ = list(_WHERE)
+__all__ = [
+    "Agreement",
+    "AgreementError",
+    "agreement",
+    "Prioritiser",
+    "DEFAULT_SETUP",
+    "ScreeningSetup",
+    "LabelledSet",
+    "SimulationResult",
+    "choose_priors",
+    "load_labelled_csv",
+    "simulate",
+    "StopEstimate",
+    "estimate",
+]
+assert set(__all__) == set(_WHERE)
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from metasift.screening.agreement import Agreement, AgreementError, agreement

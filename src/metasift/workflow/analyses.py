@@ -288,10 +288,10 @@ def _adverse_events(protocol: Protocol, ov: pd.DataFrame) -> pd.DataFrame:
 
 def store(review, analyses: AnalysisSet, actor: str) -> int:
     """Write the analyses as Analysis + Result rows (each with the input checksum); returns how many."""
-    from metasift.store import Store
-    from metasift.store.db import _jsonable
     from sqlalchemy import select
 
+    from metasift.store import Store
+    from metasift.store.db import _jsonable
     from metasift.store.models import Analysis, Result, Study
 
     def clean(x):
