@@ -224,3 +224,23 @@ def test_html_renders_in_chromium_with_the_prisma_diagram(project, tmp_path):
     dark = sum(hist[:100]) / (im.width * im.height)
     light = sum(hist[200:]) / (im.width * im.height)
     assert light > 0.5 and 0.01 < dark < 0.5
+
+
+def test_analyse_and_report_through_the_cli(project, tmp_path):
+    """`metasift analyse` stores a new run of the analyses; `metasift report --out` rebuilds the
+    report elsewhere from the store alone, with the same PRISMA counts."""
+    from typer.testing import CliRunner
+
+    from metasift.cli import app
+
+    runner = CliRunner()
+    r = runner.invoke(app, ["analyse", str(project), "--as", "ana"])
+    assert r.exit_code == 0, r.output
+    assert "pooled characteristics: patients (N), women" in r.output
+    out = tmp_path / "again"
+    r = runner.invoke(app, ["report", str(project), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert (out / "report.html").exists() and (out / "prisma.svg").exists()
+    assert (out / "tables" / "prisma.csv").read_text() == (
+        project / "out" / "tables" / "prisma.csv"
+    ).read_text()
