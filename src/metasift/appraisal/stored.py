@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pandas as pd
 from sqlalchemy import select
@@ -50,6 +50,11 @@ APPRAISER_ROLES = ("owner", "reviewer", "resolver")
 OVERALL = "overall"  # the domain name of the overall row (what the report looks for)
 EFFECT_KEY = "effect"  # key of the effect of interest in the overall row's answers
 NO_ALGORITHM = "no published algorithm: reviewer judgement required"
+
+
+def aware(t: datetime | None) -> datetime | None:
+    """A stored time as UTC-aware (SQLite hands back naive UTC times, PostgreSQL aware ones)."""
+    return t.replace(tzinfo=UTC) if t is not None and t.tzinfo is None else t
 
 
 # -- who, which study, which tool -----------------------------------------------------------------
@@ -410,7 +415,7 @@ def _stored(j: Judgement) -> StoredJudgement:
         justification=j.justification or "",
         answers=dict(j.answers or {}),
         reviewer=j.reviewer,
-        created_at=j.created_at,
+        created_at=aware(j.created_at),
     )
 
 
