@@ -470,3 +470,34 @@ def test_rob_commands(ivig, tmp_path):
     assert "Takehara2013" in text and "concerns" in text
     bad = run("load", d, filled, "--reviewer", "zoe", "--db", db, ok=False)
     assert bad.exit_code == 1 and isinstance(bad.exception, AppraisalError)
+
+
+def _commands():
+    import typer
+
+    from metasift.cli_appraise import grade_app, rob_app
+
+    for prefix, app in (("rob", rob_app), ("grade", grade_app)):
+        group = typer.main.get_command(app)
+        for name, cmd in sorted(group.commands.items()):
+            yield f"{prefix} {name}", cmd
+
+
+@pytest.mark.parametrize("name, cmd", list(_commands()))
+def test_every_command_and_option_has_help(name, cmd):
+    import click
+
+    assert (cmd.help or "").strip(), f"`{name}` has no help"
+    for p in cmd.params:
+        if isinstance(p, click.Option) and p.name != "help":
+            assert (p.help or "").strip(), f"option {p.opts} of `{name}` has no help"
+
+
+def test_command_names():
+    assert [n for n, _ in _commands()] == [
+        "rob load",
+        "rob show",
+        "rob template",
+        "grade set",
+        "grade show",
+    ]

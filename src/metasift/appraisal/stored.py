@@ -516,6 +516,7 @@ def _audit_view(a: Assessment, outcome: str) -> dict:
                 "rule": j.rule,
                 "judgement": j.judgement,
                 "justification": j.justification,
+                **({"stars": j.stars} if j.stars is not None else {}),
             }
             for j in a.domains
         },
