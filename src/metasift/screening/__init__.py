@@ -11,10 +11,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+# eager: the function ``agreement`` shares its name with its submodule, which the import system
+# would otherwise set on the package in its place (it is light: numpy and pandas)
+from metasift.screening.agreement import Agreement, AgreementError, agreement
+
 _WHERE = {
-    "Agreement": "agreement",
-    "AgreementError": "agreement",
-    "agreement": "agreement",
     "Prioritiser": "prioritiser",
     "DEFAULT_SETUP": "setup",
     "ScreeningSetup": "setup",
@@ -42,10 +43,10 @@ __all__ = [
     "StopEstimate",
     "estimate",
 ]
-assert set(__all__) == set(_WHERE)
+assert set(__all__) == set(_WHERE) | {"Agreement", "AgreementError", "agreement"}
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
-    from metasift.screening.agreement import Agreement, AgreementError, agreement
+    from metasift.screening.agreement import Agreement, AgreementError, agreement  # noqa: F401
     from metasift.screening.prioritiser import Prioritiser
     from metasift.screening.setup import DEFAULT_SETUP, ScreeningSetup
     from metasift.screening.simulation import (

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from metasift.errors import MetasiftError, ParameterError
 
@@ -154,6 +153,8 @@ def agreement(
     po = float(np.trace(p))
     pe = float(p.sum(axis=1) @ p.sum(axis=0))
     pabak = (k * po - 1.0) / (k - 1.0)
+    from scipy import stats  # imported here: CLI and web start-up stay light
+
     z = float(stats.norm.ppf(0.5 + level / 200.0))
     if math.isclose(pe, 1.0):
         kappa = se = se0 = ci_lb = ci_ub = zval = pval = float("nan")
