@@ -774,9 +774,11 @@ def report(
 
 # -- sub-apps owned by their own modules ----------------------------------------------------------
 def _mount() -> None:
-    from metasift import cli_extract, cli_web
+    from metasift import cli_appraise, cli_extract, cli_web
 
     app.add_typer(cli_extract.app, name="extract")
+    app.add_typer(cli_appraise.rob_app, name="rob")
+    app.add_typer(cli_appraise.grade_app, name="grade")
     app.command("serve")(cli_web.serve)
     user_app = typer.Typer(help="Web-app users and their roles.", no_args_is_help=True)
     user_app.command("add")(cli_web.user_add)
