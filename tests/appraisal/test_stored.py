@@ -257,8 +257,14 @@ def test_robins_i_from_the_design_with_the_reviewers_judgements(ivig):
     assert all(j.source == "reviewer" for j in stored.domains)
     # Sterne et al. 2016, Table 3: Serious in one domain, Critical in none -> Serious
     assert (stored.overall.suggested, stored.overall.judgement) == ("Serious", "Serious")
-    row, _ = report_row(ivig, "Poelman2015")  # an outcome's judgements: "<domain> [<outcome>]"
-    assert (row["Tool"], row["D1 [mRSS]"], row["D4 [mRSS]"]) == ("robins_i", "Serious", "Moderate")
+    row, _ = report_row(ivig, "Poelman2015")  # an outcome's assessment is a row of its own
+    assert (row["Tool"], row["Outcome"], row["D1"], row["D4"], row["Overall"]) == (
+        "robins_i",
+        "mRSS",
+        "Serious",
+        "Moderate",
+        "Serious",
+    )
     with pytest.raises(AppraisalError, match="publishes no algorithm for D1"):
         record_assessment(ivig.store, ivig.protocol, "Poelman2015", {}, "ben", effect="assignment")
 

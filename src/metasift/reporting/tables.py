@@ -426,35 +426,41 @@ def _newest_judgements(session: Session) -> dict[tuple, Judgement]:
 
 
 def risk_of_bias_table(session: Session, protocol: Protocol) -> tuple[Table, dict]:
-    """Study x domain judgements (newest per domain); "not assessed" for a study without any.
-    Also returns ``{tool: {study: {domain: judgement}}}`` for the robvis plots."""
+    """One row per assessment (study, or study x outcome for tools that judge a result, like
+    RoB 2), one column per domain (newest judgement per domain); "not assessed" for a study
+    without any. Also returns ``{tool: {row label: {domain: judgement}}}`` for the robvis plots."""
     newest = _newest_judgements(session)
-    by_study: dict[int, dict] = defaultdict(dict)
-    tools: dict[int, set] = defaultdict(set)
+    # (study id, tool, outcome) -> {domain: judgement}
+    assessed: dict[tuple, dict] = defaultdict(dict)
     for (sid, tool, outcome, domain), j in newest.items():
-        col = domain if not outcome else f"{domain} [{outcome}]"
-        by_study[sid][col] = j.judgement or j.suggested or NOT_ASSESSED
-        tools[sid].add(tool)
-    domains = list(dict.fromkeys(c for d in by_study.values() for c in d if c.lower() != "overall"))
+        key = "Overall" if domain.lower() == "overall" else domain
+        assessed[(sid, tool, outcome or "")][key] = j.judgement or j.suggested or NOT_ASSESSED
+    domains = list(dict.fromkeys(c for d in assessed.values() for c in d if c != "Overall"))
     rows = []
     plot: dict[str, dict] = defaultdict(dict)
+    n_none = 0
     for sid, label, design in _study_order(session):
-        tool = ", ".join(sorted(tools[sid])) or protocol.risk_of_bias.get(design, "") or ""
-        row = {"Study": label, "Design": design, "Tool": tool}
-        j = by_study.get(sid, {})
-        for d in domains:
-            row[d] = j.get(d, NOT_ASSESSED)
-        row["Overall"] = next((v for k, v in j.items() if k.lower() == "overall"), NOT_ASSESSED)
-        rows.append(row)
-        if len(tools[sid]) == 1 and j:
-            plot[next(iter(tools[sid]))][label] = {
-                k if k.lower() != "overall" else "Overall": v for k, v in j.items()
-            }
-    df = pd.DataFrame(rows, columns=["Study", "Design", "Tool", *domains, "Overall"])
-    n_none = sum(1 for sid, _, _ in _study_order(session) if not by_study.get(sid))
+        mine = sorted((k, v) for k, v in assessed.items() if k[0] == sid)
+        if not mine:
+            n_none += 1
+            row = {"Study": label, "Outcome": "", "Design": design}
+            row["Tool"] = protocol.risk_of_bias.get(design, "") or ""
+            rows.append(row | {d: NOT_ASSESSED for d in domains} | {"Overall": NOT_ASSESSED})
+            continue
+        for (_, tool, outcome), j in mine:
+            row = {"Study": label, "Outcome": outcome, "Design": design, "Tool": tool}
+            for d in domains:
+                row[d] = j.get(d, NOT_ASSESSED)
+            row["Overall"] = j.get("Overall", NOT_ASSESSED)
+            rows.append(row)
+            plot[tool][f"{label} ({outcome})" if outcome else label] = dict(j)
+    cols = ["Study", "Outcome", "Design", "Tool", *domains, "Overall"]
+    df = pd.DataFrame(rows, columns=cols)
+    if not df["Outcome"].astype(bool).any():
+        df = df.drop(columns="Outcome")
     note = (
-        f"{n_none} of {len(rows)} studies have no risk-of-bias judgement in the store "
-        "(shown as 'not assessed')."
+        f"{n_none} of {n_none + len({k[0] for k in assessed})} studies have no risk-of-bias "
+        "judgement in the store (shown as 'not assessed')."
         if n_none
         else ""
     )
