@@ -87,7 +87,7 @@ def collect(review, out: Path) -> tuple[list[T.Section], dict, str, dict]:
         excluded = T.excluded_reports_table(s, protocol)
         chars = T.characteristics_table(s, protocol, values)
         pooled = T.pooled_characteristics_table(values)
-        outcomes = T.outcomes_table(protocol, values)
+        outcomes = T.outcomes_table(protocol, values, T.stored_directions(s))
         outcome_data = T.outcome_data_table(protocol, values)
         rob, rob_plot = T.risk_of_bias_table(s, protocol)
         syn, fits = T.syntheses_table(s)

@@ -324,9 +324,13 @@ def _outcome_rows(protocol: Protocol, values: pd.DataFrame) -> pd.DataFrame:
     return values[(values["level"] != "study") & (values["outcome"] != "")]
 
 
-def outcomes_table(protocol: Protocol, values: pd.DataFrame) -> Table:
+def outcomes_table(
+    protocol: Protocol, values: pd.DataFrame, stored: list[dict] | None = None
+) -> Table:
     """Per protocol domain and outcome: studies reporting it and the direction of effect each
-    study found (the ``direction`` outcome field), as in "mRSS assessed in 11 studies, benefit in 9"."""
+    study found, as in "mRSS assessed in 11 studies, benefit in 9": from the stored narrative
+    analysis when there is one (each direction with the basis it rests on), else from the
+    ``direction`` outcome field."""
     ov = _outcome_rows(protocol, values)
     known = {o.name for _, o in protocol.outcomes()}
     pairs = [(d, o.name) for d, o in protocol.outcomes()]
@@ -335,7 +339,17 @@ def outcomes_table(protocol: Protocol, values: pd.DataFrame) -> Table:
     for domain, outcome in pairs:
         mine = ov[ov["outcome"] == outcome]
         studies = list(dict.fromkeys(mine["study"]))
-        dirs = mine[mine["field"] == "direction"].groupby("study")["value"].first()
+        if stored:
+            found = {
+                x["study"]: (x["direction"], x.get("basis") or "")
+                for x in stored
+                if x.get("outcome") == outcome and x.get("direction") in DIRECTIONS
+            }
+            dirs = pd.Series({k: v[0] for k, v in found.items()}, dtype=object)
+            basis = "; ".join(f"{k}: {d} ({b})" for k, (d, b) in found.items())
+        else:
+            dirs = mine[mine["field"] == "direction"].groupby("study")["value"].first()
+            basis = "; ".join(f"{k}: {d} (reported direction)" for k, d in dirs.items())
         c = Counter(str(v) for v in dirs)
         rows.append(
             {
@@ -345,10 +359,11 @@ def outcomes_table(protocol: Protocol, values: pd.DataFrame) -> Table:
                 **{d.capitalize(): c.get(d, 0) for d in DIRECTIONS},
                 "No direction given": len(studies) - len(dirs),
                 "Study list": ", ".join(studies),
+                "Directions and their basis": basis,
             }
         )
     cols = ["Domain", "Outcome", "Studies", *[d.capitalize() for d in DIRECTIONS]]
-    cols += ["No direction given", "Study list"]
+    cols += ["No direction given", "Study list", "Directions and their basis"]
     return Table("outcomes_by_domain", "Outcomes by domain", pd.DataFrame(rows, columns=cols))
 
 
