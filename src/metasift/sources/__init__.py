@@ -163,10 +163,18 @@ class ReadStream:
     ``warnings`` fill while iterating. Each iteration re-reads the file and starts a new list of
     problems."""
 
-    def __init__(self, path, *, format: str | None = None, lenient: bool = False):
+    def __init__(
+        self,
+        path,
+        *,
+        format: str | None = None,
+        lenient: bool = False,
+        sniffed: Sniffed | None = None,
+    ):
         self.path = Path(path)
         self.lenient = bool(lenient)
-        self.sniffed = sniff(self.path, format=format)
+        # ``sniffed``: what an earlier sniff(path) found, so as not to sniff the file twice
+        self.sniffed = sniffed if sniffed is not None else sniff(self.path, format=format)
         self.problems: list[dict] = []
         self.warnings: list[str] = []
         self.count = 0
@@ -204,9 +212,12 @@ class ReadStream:
             ) from e
 
 
-def iter_records(path, *, format: str | None = None, lenient: bool = False) -> ReadStream:
-    """Stream the records of one export file (see :class:`ReadStream`)."""
-    return ReadStream(path, format=format, lenient=lenient)
+def iter_records(
+    path, *, format: str | None = None, lenient: bool = False, sniffed: Sniffed | None = None
+) -> ReadStream:
+    """Stream the records of one export file (see :class:`ReadStream`); ``sniffed`` (the result
+    of :func:`sniff` on the same file) saves sniffing it again."""
+    return ReadStream(path, format=format, lenient=lenient, sniffed=sniffed)
 
 
 @dataclass(frozen=True)
