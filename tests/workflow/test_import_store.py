@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
+from metasift import sources
 from metasift.errors import ImportFormatError
 from metasift.store.models import Event, Record, Reference, Source
+from metasift.workflow.importing import record_row, reference_row
 
 
 def _count(review, model):
@@ -54,3 +57,121 @@ def test_lenient_import_keeps_what_it_can_and_reports_lines(project, shared_dir)
     assert rep.imported == 10 and rep.problems and rep.problems[0]["line"]
     (src,) = project.sources()
     assert src.problems == rep.problems
+
+
+# -- the bulk writer and the reader process ----------------------------------------------------
+# A big file is read in a second process (metasift.workflow._import_reader) while the importing
+# process writes; "process" forces that path for the small corpus files, "fallback" makes the
+# child fail to start so that the file is read in-process after all. Every path must store the
+# same rows, fail the same way and leave nothing behind.
+
+CORPUS_FILES = [
+    "ris/embase_elsevier.ris",
+    "nbib/pubmed_revtools.nbib",
+    "bibtex/scopus_export_header.bib",
+    "csv/asreview_generic_labels.csv",
+    "broken/windows1252_accented.ris",  # imports, with a warning about the encoding assumed
+]
+
+
+@pytest.fixture(params=["in_process", "process", "fallback"])
+def reader_mode(request, monkeypatch):
+    from metasift.workflow import _import_reader
+
+    if request.param != "in_process":
+        monkeypatch.setattr(_import_reader, "PARALLEL_MIN_BYTES", 0)
+        monkeypatch.setattr("os.cpu_count", lambda: 2)
+    if request.param == "fallback":  # the child exits at once: the file is read in-process
+        monkeypatch.setattr("sys.executable", "/bin/false" if Path("/bin/false").exists() else "")
+    return request.param
+
+
+@pytest.mark.parametrize("name", CORPUS_FILES)
+def test_stored_rows_are_the_readers_records(project, shared_dir, reader_mode, name):
+    f = shared_dir / "corpus/imports" / name
+    read = sources.read(f)
+    expected = read.records
+    rep = project.import_file(f, database="DB")
+    assert rep.imported == len(expected) > 0
+    assert (rep.warnings, rep.problems) == (read.warnings, read.problems)
+    with project.store.read() as s:
+        rows = list(s.scalars(select(Record).order_by(Record.id)))
+        refs = {r.id: r for r in s.scalars(select(Reference))}
+    for pos, (row, rec) in enumerate(zip(rows, expected, strict=True)):
+        want = record_row(rec, rep.source_id, pos, row.reference_id)
+        want["source_database"] = rec.source_database or "DB"
+        assert {k: getattr(row, k) for k in want} == want  # raw fields verbatim among them
+        ref = refs[row.reference_id]
+        assert {k: getattr(ref, k) for k in reference_row(rec)} == reference_row(rec)
+        assert ref.active and ref.created_at is not None
+    assert sorted(refs) == [r.reference_id for r in rows]  # one new reference each, in file order
+
+
+def test_new_references_follow_the_existing_ones(project, shared_dir, make_refs):
+    old = make_refs(project, ["a fixture title", "another one"])
+    project.import_file(shared_dir / "corpus/imports/ris/scopus.ris", database="Scopus")
+    with project.store.read() as s:
+        new = list(s.scalars(select(Record.reference_id).where(Record.source_id == 2)))
+    assert new == list(range(max(old) + 1, max(old) + 1 + len(new)))
+
+
+def test_every_reading_path_fails_alike_and_leaves_nothing(project, shared_dir, reader_mode):
+    broken = shared_dir / "corpus/imports/broken/truncated_no_ER.ris"
+    with pytest.raises(ImportFormatError) as info:
+        project.import_file(broken, database="X")
+    assert (info.value.line, info.value.record, info.value.field) == (408, 10, "ER")
+    assert _count(project, Source) == _count(project, Record) == _count(project, Reference) == 0
+    assert list((project.path / "searches").iterdir()) == []
+    rep = project.import_file(broken, database="X", lenient=True)
+    assert rep.imported == 10 and [p["line"] for p in rep.problems] == [408]
+    assert project.import_file(broken, database="X").skipped
+
+
+def test_a_reader_process_that_dies_midway_leaves_nothing(project, shared_dir, monkeypatch):
+    import subprocess
+    import sys
+    import tempfile
+
+    from metasift.errors import MetasiftError
+    from metasift.workflow import _import_reader
+
+    body = (
+        1,
+        "T",
+        "",
+        "[]",
+        2020,
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "[]",
+        "",
+        "",
+        "DB",
+        "",
+        "",
+        "",
+        None,
+        "{}",
+    )
+    code = (
+        "import pickle, sys; pickle.load(sys.stdin.buffer); "
+        f"pickle.dump(('rows', [{body!r}] * 3), sys.stdout.buffer); sys.stdout.flush()"
+    )
+
+    def spawn():
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        return _import_reader.ReaderProcess(proc, tempfile.TemporaryFile())
+
+    monkeypatch.setattr(_import_reader, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    monkeypatch.setattr(_import_reader.ReaderProcess, "spawn", staticmethod(spawn))
+    with pytest.raises(MetasiftError, match="reader process stopped"):
+        project.import_file(shared_dir / "corpus/imports/ris/scopus.ris", database="S")
+    assert _count(project, Source) == _count(project, Record) == _count(project, Reference) == 0
+    assert list((project.path / "searches").iterdir()) == []
