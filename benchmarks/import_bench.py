@@ -98,7 +98,10 @@ def build_ris(shared: Path, n_records: int, out: Path) -> int:
 
 
 def run_child_rusage(name: str, *args: str):
-    """(first output field, second output field, peak RSS in MB read with ``wait4``)."""
+    """(first output field, second output field, peak RSS in MB, CPU seconds) read with ``wait4``.
+
+    The CPU seconds (user + system) include the child's own children (the store import reads a
+    big file in a second process), so on a busy machine they show the work apart from the wait."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO / "src") + os.pathsep + env.get("PYTHONPATH", "")
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
@@ -113,7 +116,7 @@ def run_child_rusage(name: str, *args: str):
     if proc.returncode != 0:
         raise RuntimeError(f"{name} failed:\n{errtext.strip()[-2000:]}")
     first, _, second = text.strip().splitlines()[-1].partition(" ")
-    return first, second, usage.ru_maxrss / 1024
+    return first, second, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def main(argv=None) -> int:
@@ -133,19 +136,19 @@ def main(argv=None) -> int:
             flush=True,
         )
 
-        n_r, s_r, mb_r = run_child_rusage("rispy", str(path))
+        n_r, s_r, mb_r, cpu_r = run_child_rusage("rispy", str(path))
         rispy_s = float(s_r)
         rispy_per_s = int(n_r) / rispy_s
         print(
-            f"rispy.load       : {int(n_r)} records in {rispy_s:.2f} s = {rispy_per_s:,.0f} records/s, peak {mb_r:.0f} MB",
+            f"rispy.load       : {int(n_r)} records in {rispy_s:.2f} s = {rispy_per_s:,.0f} records/s, peak {mb_r:.0f} MB, CPU {cpu_r:.1f} s",
             flush=True,
         )
 
-        n_m, s_m, mb_m = run_child_rusage("metasift", str(path))
+        n_m, s_m, mb_m, cpu_m = run_child_rusage("metasift", str(path))
         ms_s = float(s_m)
         ms_per_s = int(n_m) / ms_s
         print(
-            f"metasift (stream): {int(n_m)} records in {ms_s:.2f} s = {ms_per_s:,.0f} records/s, peak {mb_m:.0f} MB",
+            f"metasift (stream): {int(n_m)} records in {ms_s:.2f} s = {ms_per_s:,.0f} records/s, peak {mb_m:.0f} MB, CPU {cpu_m:.1f} s",
             flush=True,
         )
         if int(n_m) != int(n_r):
@@ -155,16 +158,17 @@ def main(argv=None) -> int:
 
         store_s = None
         store_note = None
-        mb_s = None
+        mb_s = cpu_s = None
         try:
-            first, second, mb_s = run_child_rusage("store", str(path), str(tmp / "review"))
+            first, second, mb_s, cpu_s = run_child_rusage("store", str(path), str(tmp / "review"))
             if first == "null":
                 store_note = second.strip("'\"")
             else:
                 store_s = float(second)
                 print(
                     f"store import     : {first} records in {store_s:.2f} s "
-                    f"({store_s / rispy_s:.2f}x rispy's parse time; goal < 2x), peak {mb_s:.0f} MB",
+                    f"({store_s / rispy_s:.2f}x rispy's parse time; goal < 2x), peak {mb_s:.0f} MB, "
+                    f"CPU {cpu_s:.1f} s (all processes)",
                     flush=True,
                 )
         except RuntimeError as e:
@@ -178,12 +182,16 @@ def main(argv=None) -> int:
         "rispy_per_s": round(rispy_per_s, 1),
         "ratio": round(ratio, 3),
         "store_import_s": None if store_s is None else round(store_s, 2),
+        "store_vs_rispy": None if store_s is None else round(store_s / rispy_s, 3),
         "rispy_s": round(rispy_s, 2),
         "metasift_s": round(ms_s, 2),
         "file_mb": round(size / 1e6, 1),
         "metasift_peak_mb": round(mb_m, 1),
         "rispy_peak_mb": round(mb_r, 1),
         "store_peak_mb": None if mb_s is None else round(mb_s, 1),
+        "rispy_cpu_s": round(cpu_r, 2),
+        "metasift_cpu_s": round(cpu_m, 2),
+        "store_cpu_s": None if cpu_s is None else round(cpu_s, 2),
     }
     if store_note:
         result["store_note"] = store_note
