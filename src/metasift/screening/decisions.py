@@ -20,11 +20,16 @@ Rules (enforced here, in the library, so no interface can bypass them):
 
 from __future__ import annotations
 
+import itertools
+import threading
+import weakref
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from metasift.errors import BlindingError, MetasiftError, check_param
 from metasift.protocol import STAGES, Protocol
@@ -97,22 +102,213 @@ def _derive(state: RefState, required: int) -> RefState:
 
 
 def stage_states(session: Session, protocol: Protocol, stage: str) -> dict[int, RefState]:
-    """The derived state of every reference that has any decision at ``stage``."""
+    """The derived state of every reference that has any decision at ``stage``.
+
+    Answered from a per-process index kept in step with the store (see :class:`_StageIndex`):
+    only decision rows newer than those already seen are read. The states (and the decisions in
+    them) are shared with other callers: read them, never change them.
+    """
     check_param(stage, STAGES, "stage", "stage_states")
-    rows = list(
-        session.scalars(select(Decision).where(Decision.stage == stage).order_by(Decision.id))
+    return dict(_view(session, protocol, stage).states)
+
+
+def stage_snapshot(session: Session, protocol: Protocol, stage: str) -> Mapping[int, RefState]:
+    """As :func:`stage_states`, without copying: a read-only view of the shared states (for a
+    request path that only looks a few references up)."""
+    check_param(stage, STAGES, "stage", "stage_snapshot")
+    return MappingProxyType(_view(session, protocol, stage).states)
+
+
+def standing_count(session: Session, protocol: Protocol, stage: str, reviewer: str) -> int:
+    """How many references ``reviewer`` has a standing screening decision on at ``stage``."""
+    check_param(stage, STAGES, "stage", "standing_count")
+    return _view(session, protocol, stage).counts.get(reviewer, 0)
+
+
+# -- the incremental index ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class _View:
+    """One published state of a stage's index (never changed once published)."""
+
+    last_id: int
+    states: dict[int, RefState]  # in the order a full replay gives (see _StageIndex.order)
+    counts: dict[str, int]  # reviewer -> references with a standing screening decision
+
+
+_EMPTY_VIEW = _View(0, {}, {})
+_INDEXES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine -> {stage: index}
+_INDEXES_LOCK = threading.Lock()
+_WROTE = "metasift.decisions_written"  # session.info flag: uncommitted decision rows
+
+
+class _StageIndex:
+    """The standing decisions and derived states of one stage, kept in step with the store.
+
+    Decision rows are append-only (never updated or deleted) and their ids grow in commit order
+    (one writer at a time, see :mod:`metasift.store.db`), so "every row up to id N" is a complete
+    description of what has been read. Each call reads the rows with ``id >= N`` in the caller's
+    session: when row N is among them, the rest are applied (and only the references they touch
+    are derived again); when it is not (the caller sees an older snapshot, or rows were removed by
+    hand), everything is read again. A session that has itself written decision rows not yet
+    committed never updates the shared index (its answer is computed for it alone), so the index
+    only ever holds committed rows. Several processes each keep their own index; each checks the
+    store on every call, so none serves stale states.
+
+    The published states follow the order of a full replay (:func:`_standing` then grouping), so
+    callers see exactly what the former whole-table replay gave: a reference is ordered by the
+    first row of its earliest (reviewer, kind) key that is still standing, and within a
+    reference the decisions are ordered the same way.
+    """
+
+    def __init__(self, stage: str):
+        self.stage = stage
+        self.lock = threading.Lock()
+        self.view = _EMPTY_VIEW
+        self.required = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        self.view = _EMPTY_VIEW
+        self.stacks: dict[tuple[int, str, str], list[Decision]] = {}  # (ref, reviewer, kind)
+        self.first: dict[tuple[int, str, str], int] = {}  # key -> id of its first row
+        self.keys_of: dict[int, list[tuple[int, str, str]]] = defaultdict(list)  # by first row
+        self.order: dict[int, int] = {}  # ref -> first row of its earliest standing key
+        self.tail = 0  # an upper bound of the order of the last published reference
+        self.counts: dict[str, int] = defaultdict(int)
+
+    def apply(self, rows: list[Decision], last_id: int, required: int) -> _View:
+        """Apply rows (in id order, all newer than the current view) and publish a new view."""
+        touched: dict[int, None] = {}
+        stacks, counts = self.stacks, self.counts
+        for d in rows:
+            key = (d.reference_id, d.reviewer, d.kind)
+            stack = stacks.get(key)
+            if stack is None:
+                stack = stacks[key] = []
+                self.first[key] = d.id
+                self.keys_of[d.reference_id].append(key)
+            before = bool(stack)
+            if d.decision == "undo":
+                if stack:
+                    stack.pop()
+            else:
+                stack.append(d)
+            if d.kind == "screen" and before != bool(stack):
+                counts[d.reviewer] += 1 if stack else -1
+            touched[d.reference_id] = None
+        if required != self.required:
+            self.required = required
+            touched = dict.fromkeys(self.keys_of)  # the rule changed: derive every reference
+        states = dict(self.view.states)
+        placed: list[tuple[int, int, RefState]] = []
+        for ref in touched:
+            keys = [k for k in self.keys_of[ref] if stacks[k]]
+            if not keys:
+                states.pop(ref, None)
+                self.order.pop(ref, None)
+                continue
+            st = RefState(ref, self.stage)
+            for k in keys:
+                if k[2] == "resolution":
+                    st.resolution = stacks[k][-1]
+                else:
+                    st.decisions[k[1]] = stacks[k][-1]
+            placed.append((self.first[keys[0]], ref, _derive(st, required)))
+        resort = False
+        for order, ref, st in sorted(placed, key=lambda x: x[0]):
+            if ref in states and self.order.get(ref) == order:
+                states[ref] = st  # same place
+            elif ref not in states and order > self.tail:
+                states[ref] = st  # a new last reference
+                self.tail = order
+            else:
+                states[ref] = st
+                resort = True
+            self.order[ref] = order
+        if resort:
+            states = dict(sorted(states.items(), key=lambda kv: self.order[kv[0]]))
+            self.tail = max(self.order.values(), default=0)
+        self.view = _View(last_id, states, {r: n for r, n in counts.items() if n})
+        return self.view
+
+
+def _index(session: Session, stage: str) -> _StageIndex:
+    engine = session.get_bind().engine
+    with _INDEXES_LOCK:
+        per_stage = _INDEXES.get(engine)
+        if per_stage is None:
+            per_stage = _INDEXES[engine] = {}
+        idx = per_stage.get(stage)
+        if idx is None:
+            idx = per_stage[stage] = _StageIndex(stage)
+        return idx
+
+
+_COLUMNS = tuple(Decision.__table__.columns)
+
+
+def _rows(session: Session, stage: str, from_id: int) -> list[Decision]:
+    """Decision rows of ``stage`` with ``id >= from_id``, in id order, as detached objects (not
+    in the caller's session, so they can be shared)."""
+    result = session.execute(
+        select(*_COLUMNS)
+        .where(Decision.stage == stage, Decision.id >= from_id)
+        .order_by(Decision.id)
     )
+    out = []
+    for row in result.mappings():
+        d = Decision(**row)
+        make_transient_to_detached(d)
+        out.append(d)
+    return out
+
+
+def _view(session: Session, protocol: Protocol, stage: str) -> _View:
+    """The current view of ``stage`` as ``session`` sees the store."""
     required = protocol.screening.stage(stage).reviewers_per_record
-    states: dict[int, RefState] = {}
-    for (ref, st, reviewer, kind), d in _standing(rows).items():
-        s = states.setdefault(ref, RefState(ref, st))
-        if kind == "resolution":
-            s.resolution = d
-        else:
-            s.decisions[reviewer] = d
-    for s in states.values():
-        _derive(s, required)
-    return states
+    if session.info.get(_WROTE):  # uncommitted rows of its own: answer for this session alone
+        rows = _rows(session, stage, 0)
+        return _StageIndex(stage).apply(rows, rows[-1].id if rows else 0, required)
+    idx = _index(session, stage)
+    with idx.lock:
+        return _refresh(idx, session, required)
+
+
+def _refresh(idx: _StageIndex, session: Session, required: int) -> _View:
+    """Bring ``idx`` in step with what ``session`` sees (``idx.lock`` held)."""
+    last = idx.view.last_id
+    rows = _rows(session, idx.stage, last)
+    if last and (not rows or rows[0].id != last):  # an older snapshot, or rows removed by hand
+        idx._reset()
+        rows = _rows(session, idx.stage, 0)
+    elif last:
+        rows = rows[1:]
+    if not rows and required == idx.required:
+        return idx.view
+    return idx.apply(rows, rows[-1].id if rows else idx.view.last_id, required)
+
+
+@event.listens_for(Session, "before_flush")
+def _note_decision_writes(session, _flush_context, _instances) -> None:
+    if any(
+        isinstance(o, Decision)
+        for o in itertools.chain(session.new, session.dirty, session.deleted)
+    ):
+        session.info[_WROTE] = True
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _note_decision_dml(state) -> None:
+    if (state.is_insert or state.is_update or state.is_delete) and any(
+        m.class_ is Decision for m in state.all_mappers
+    ):
+        state.session.info[_WROTE] = True
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_decision_writes(session, transaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_WROTE, None)
 
 
 def eligible_references(session: Session, protocol: Protocol, stage: str) -> list[int]:
@@ -227,21 +423,9 @@ def undo_last(store: Store, protocol: Protocol, stage: str, reviewer: str) -> De
     """Cancel the reviewer's newest standing decision at ``stage`` (a new ``undo`` row)."""
     check_param(stage, STAGES, "stage", "undo_last")
     with store.write() as s:
-        rows = list(
-            s.scalars(
-                select(Decision)
-                .where(
-                    Decision.stage == stage,
-                    Decision.reviewer == reviewer,
-                    Decision.kind == "screen",
-                )
-                .order_by(Decision.id)
-            )
-        )
-        standing = _standing(rows)
-        if not standing:
+        last = _last_standing(s, protocol, stage, reviewer)
+        if last is None:
             return None
-        last = max(standing.values(), key=lambda d: d.id)
         row = Decision(
             reference_id=last.reference_id,
             stage=stage,
@@ -261,6 +445,37 @@ def undo_last(store: Store, protocol: Protocol, stage: str, reviewer: str) -> De
             after=None,
         )
         return last
+
+
+def _last_standing(session: Session, protocol: Protocol, stage: str, reviewer: str):
+    """The reviewer's newest standing screening decision at ``stage`` (None if none)."""
+    if not session.info.get(_WROTE):
+        idx = _index(session, stage)
+        with idx.lock:
+            view = _refresh(idx, session, protocol.screening.stage(stage).reviewers_per_record)
+            if not view.counts.get(reviewer):
+                return None
+            return max(
+                (
+                    stack[-1]
+                    for (_ref, who, kind), stack in idx.stacks.items()
+                    if who == reviewer and kind == "screen" and stack
+                ),
+                key=lambda d: d.id,
+            )
+    rows = list(  # uncommitted rows of its own: replay this reviewer's rows for this session
+        session.scalars(
+            select(Decision)
+            .where(
+                Decision.stage == stage,
+                Decision.reviewer == reviewer,
+                Decision.kind == "screen",
+            )
+            .order_by(Decision.id)
+        )
+    )
+    standing = _standing(rows)
+    return max(standing.values(), key=lambda d: d.id) if standing else None
 
 
 def resolve(
