@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
+
+import pytest
 
 from metasift.web import services
 from metasift.workflow.screening_stage import ScreeningQueue
@@ -73,3 +76,46 @@ def test_failed_training_keeps_serving(project, make_refs):
     cand2, _ = reg.next("bob", "title_abstract")
     assert cand2 is not None and cand2.reference.id != cand.reference.id
     assert cand2.reference.id in ids
+
+
+def test_queues_share_references_and_features(project, make_refs):
+    make_refs(project, _titles(12))
+    reg = services.QueueRegistry(project)
+    bob, alice = reg.get("bob", "title_abstract"), reg.get("alice", "title_abstract")
+    assert bob is not alice
+    assert bob.refs is alice.refs and bob.texts is alice.texts  # loaded once per process
+    assert bob.prioritiser.X_ is alice.prioritiser.X_  # features computed once
+    assert bob.prioritiser.components_ is not alice.prioritiser.components_  # own classifiers
+
+
+def test_start_up_builds_the_screening_users_queues(web):
+    from starlette.testclient import TestClient
+
+    review, app, _ = web
+    assert not app.state.queues._queues
+    with TestClient(app):  # runs the app's start-up
+        built = set(app.state.queues._queues)
+    screeners = {"alice", "bob"}  # owner and reviewer; carol resolves, victor views
+    assert built == {(u, s) for u in screeners for s in ("title_abstract", "full_text")}
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="finds sockets through /proc")
+def test_no_delay_on_the_server_socket():
+    import socket
+
+    from metasift.web.app import no_delay_on_listeners
+
+    server = socket.socket()  # bound, not yet listening: as a uvicorn worker holds it
+    server.bind(("127.0.0.1", 0))
+    try:
+        assert server.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
+        assert no_delay_on_listeners() >= 1
+        assert server.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        server.listen()
+        client = socket.create_connection(server.getsockname())
+        accepted, _ = server.accept()
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1  # inherited
+        client.close()
+        accepted.close()
+    finally:
+        server.close()

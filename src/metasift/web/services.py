@@ -41,10 +41,21 @@ MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 SIGNATURE_TTL = 2.0
 RETRAIN_MIN_INTERVAL = 3.0  # seconds between two retrainings of one reviewer's model
 
-# Features of a stage's references, shared by the queues of all reviewers in this process (the
-# texts are the same; each reviewer still has their own classifier and labels).
-_SHARED_FEATURES: dict[tuple, tuple] = {}
+# The references of a stage, their texts and features, shared by the queues of all reviewers in
+# this process (the texts are the same; each reviewer still has their own classifier and labels).
+_SHARED_CORPORA: dict[tuple, _Corpus] = {}
 _SHARED_LOCK = threading.Lock()
+_SHARED_MAX = 4
+
+
+@dataclass
+class _Corpus:
+    ref_ids: list
+    refs: list
+    pos: dict
+    texts: list
+    features: tuple | None = None  # (X_, _feature_key, n_records_) once computed
+    error: str = ""  # why the features could not be computed (e.g. no usable words)
 
 
 # -- text ------------------------------------------------------------------------------------------
@@ -154,11 +165,17 @@ def _robust_queue_class():
         train_error = ""
 
         def _load(self) -> None:
-            super()._load()
             self.stale = False
             self._order, self._order_for = None, None
             self._bg: threading.Thread | None = None
             self._bg_lock = threading.Lock()
+            corpus = _shared_corpus(self.review, self.stage, self.prioritiser)
+            self.ref_ids, self.refs, self.pos, self.texts = (
+                corpus.ref_ids,
+                corpus.refs,
+                corpus.pos,
+                corpus.texts,
+            )
             p, texts = self.prioritiser, self.texts
             features, rank = p._features, p.rank
             cache: list = [None, None]
@@ -177,30 +194,21 @@ def _robust_queue_class():
                 return cache[1]
 
             p._features, p.rank = cached_features, cached_rank
-            if texts:
-                key = (id(self.review), self.stage, len(self.ref_ids), hash(tuple(self.ref_ids)))
-                with _SHARED_LOCK:
-                    hit = _SHARED_FEATURES.get(key)
-                    if hit is None:
-                        try:
-                            features(texts)
-                        except MetasiftError as exc:  # retraining will say so again
-                            self.train_error = str(exc)
-                        else:
-                            while len(_SHARED_FEATURES) >= 4:
-                                _SHARED_FEATURES.pop(next(iter(_SHARED_FEATURES)))
-                            _SHARED_FEATURES[key] = (p.X_, p._feature_key, p.n_records_)
-                    else:
-                        p.components_ = p.setup.build()  # own classifier, shared matrix
-                        p.X_, p._feature_key, p.n_records_ = hit
+            if corpus.features is not None:
+                p.components_ = p.setup.build()  # own classifier, shared matrix
+                p.X_, p._feature_key, p.n_records_ = corpus.features
+            elif corpus.error:
+                self.train_error = corpus.error  # retraining will say so again
 
         def next(self):
             """As :meth:`ScreeningQueue.next` (same rule: the best-ranked reference this reviewer
             has not decided that still needs decisions), with the full order cached per finished
             model instead of rebuilt from 50,000 rows on every request."""
+            from metasift.screening.decisions import stage_snapshot
             from metasift.workflow.screening_stage import Candidate
 
-            states = self.review.stage_states(self.stage)
+            with self.review.store.read() as s:  # shared, read-only: no copy per request
+                states = stage_snapshot(s, self.review.protocol, self.stage)
             required = self.review.protocol.screening.stage(self.stage).reviewers_per_record
             model = self._prepare_order()
             n_train = model.n_train if model is not None else 0
@@ -270,6 +278,47 @@ def _robust_queue_class():
     return RobustQueue
 
 
+def _shared_corpus(review, stage: str, prioritiser) -> _Corpus:
+    """The references eligible at ``stage``, their texts and features, built once per process and
+    eligible set (the first queue builds them; every other reviewer's queue reuses them)."""
+    import json
+
+    from metasift.screening.decisions import eligible_references
+
+    with review.store.read() as s:
+        ids = eligible_references(s, review.protocol, stage)
+    setup = json.dumps(prioritiser.setup.to_dict(), sort_keys=True, default=str)
+    key = (id(review), stage, len(ids), hash(tuple(ids)), setup)
+    with _SHARED_LOCK:
+        corpus = _SHARED_CORPORA.get(key)
+        if corpus is not None and corpus.ref_ids == ids:
+            return corpus
+        with review.store.read() as s:
+            refs = (
+                {r.id: r for r in s.scalars(select(Reference).where(Reference.id.in_(ids)))}
+                if ids
+                else {}
+            )
+        rows = [refs[i] for i in ids]
+        corpus = _Corpus(
+            ref_ids=ids,
+            refs=rows,
+            pos={r: i for i, r in enumerate(ids)},
+            texts=[f"{r.title}\n{r.abstract}" for r in rows],
+        )
+        if corpus.texts:
+            try:
+                prioritiser._features(corpus.texts)
+            except MetasiftError as exc:
+                corpus.error = str(exc)
+            else:
+                corpus.features = (prioritiser.X_, prioritiser._feature_key, prioritiser.n_records_)
+        while len(_SHARED_CORPORA) >= _SHARED_MAX:
+            _SHARED_CORPORA.pop(next(iter(_SHARED_CORPORA)))
+        _SHARED_CORPORA[key] = corpus
+        return corpus
+
+
 def _eligible_signature(review, stage: str) -> tuple:
     """Changes whenever the set of references eligible at ``stage`` may have changed (cheap)."""
     from sqlalchemy import func
@@ -331,6 +380,14 @@ class QueueRegistry:
             self._queues[key] = held
         return held[2]
 
+    def warm(self, reviewers) -> None:
+        """Build the queues of ``reviewers`` at every stage now (features, first model), so that
+        no reviewer's first request pays for it (the web app calls this at start-up)."""
+        for stage in STAGES:
+            for reviewer in reviewers:
+                with self.lock(reviewer, stage):
+                    self.get(reviewer, stage)
+
     def next(self, reviewer: str, stage: str):
         """(the next candidate or None, the number of references eligible at ``stage``)."""
         with self.lock(reviewer, stage):
@@ -346,22 +403,10 @@ class QueueRegistry:
 
 def my_decided(review, stage: str, reviewer: str) -> int:
     """How many references ``reviewer`` has a standing screening decision on at ``stage``."""
-    from metasift.screening.decisions import _standing  # the one replay rule (undo cancels)
-    from metasift.store.models import Decision
+    from metasift.screening.decisions import standing_count
 
     with review.store.read() as s:
-        rows = list(
-            s.scalars(
-                select(Decision)
-                .where(
-                    Decision.stage == stage,
-                    Decision.reviewer == reviewer,
-                    Decision.kind == "screen",
-                )
-                .order_by(Decision.id)
-            )
-        )
-    return len(_standing(rows))
+        return standing_count(s, review.protocol, stage, reviewer)
 
 
 @dataclass(frozen=True)
