@@ -17,16 +17,29 @@ INJECTIONS = [
 ]
 
 
-def _get_routes(app, stage, ref):
-    """Every GET page of the app, path parameters filled in."""
+# file downloads (report files, uploaded PDFs, plots, exports): covered in test_web_pages.py
+FILE_ROUTES = ("/out/", "/fulltext/file/", "/rob/plot/", "/export/")
+
+
+def _get_routes(app, stage, ref, study=None):
+    """Every GET page of the app, path parameters filled in (``study``: a study id)."""
     out = []
     for route in app.routes:
         methods = getattr(route, "methods", None) or set()
-        if "GET" not in methods or route.path.startswith(("/static", "/login")):
+        if "GET" not in methods or route.path.startswith(("/static", "/login", *FILE_ROUTES)):
             continue
-        out.append(route.path.format(stage=stage, reference_id=ref))
+        if "{study_id}" in route.path and study is None:
+            continue
+        out.append(route.path.format(stage=stage, reference_id=ref, study_id=study))
     out += [f"/conflicts?stage={stage}", f"/screen/{stage}"]
     return sorted(set(out))
+
+
+def _study(review, ref, label):
+    """A study holding ``ref`` (made without the protocol's full-text check)."""
+    from metasift.extraction import add_study
+
+    return add_study(review.store, label, "RCT", [ref], "tester").id
 
 
 def test_script_in_records_renders_inert(clients, web, make_refs):
@@ -50,14 +63,18 @@ def test_script_in_records_renders_inert(clients, web, make_refs):
         review.decide(other, "title_abstract", "bob", "exclude")
     review.decide(new, "title_abstract", "alice", "include", note=SCRIPT)
     review.decide(new, "title_abstract", "bob", "exclude", note=SCRIPT)
+    study = _study(review, new, f"Study {SCRIPT}")
     pages = [r.text]
-    for path in _get_routes(app, "title_abstract", new):
+    for path in _get_routes(app, "title_abstract", new, study):
         resp = c.get(path)
         assert resp.status_code == 200, path
         pages.append(resp.text)
     pages.append(clients["carol"].get("/conflicts").text)
     body = "\n".join(pages)
     assert "Trial &lt;script&gt;" in body and "Abstract &lt;script&gt;" in body
+    assert "Study &lt;script&gt;" in body and f"/extraction/{study}" in "".join(
+        _get_routes(app, "title_abstract", new, study)
+    )
     assert "<script>alert" not in body and "<img src=x" not in body
     # the only scripts are the app's own file (CSP forbids inline script anyway)
     assert set(re.findall(r"<script[^>]*>", body)) == {'<script src="/static/app.js" defer>'}
@@ -103,9 +120,14 @@ def test_blinding_through_every_route(clients, web):
     review, app, ids = web
     ref = ids[0]
     review.decide(ref, "title_abstract", "bob", "exclude", reason="wrong design", note="BOB-SECRET")
+    study = _study(review, ref, "Blinded2020")
     for viewer in ("alice", "carol", "victor"):
         c = clients[viewer]
-        for path in _get_routes(app, "title_abstract", ref):
+        for fmt in ("ris", "csv"):  # exports carry every decision: refused while blinded
+            for what in ("references", "records"):
+                resp = c.get(f"/export/{fmt}?what={what}")
+                assert resp.status_code in (400, 403) and "BOB-SECRET" not in resp.text
+        for path in _get_routes(app, "title_abstract", ref, study):
             resp = c.get(path)
             assert "BOB-SECRET" not in resp.text and "wrong design</td>" not in resp.text, (
                 viewer,

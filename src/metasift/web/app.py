@@ -22,7 +22,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from metasift.errors import MetasiftError
 from metasift.protocol import STAGES
-from metasift.web import services, users
+from metasift.web import pages, services, users
 from metasift.web.security import SECURITY_HEADERS, LoginThrottle, new_token, tokens_match
 
 HERE = Path(__file__).resolve().parent
@@ -409,6 +409,17 @@ def create_app(
             max_mb=max_upload_bytes // (1024 * 1024),
         )
 
+    # -- analyses and report, extraction, risk of bias, full text (metasift.web.pages) -----------
+    app.include_router(
+        pages.router(
+            review,
+            render=render,
+            need=need,
+            csrf=csrf,
+            flash=flash,
+            max_upload_bytes=max_upload_bytes,
+        )
+    )
     return app
 
 
