@@ -488,3 +488,28 @@ def test_fulltext_link_upload_not_retrieved_exclude(clients, web, at_fulltext):
     assert "alice" not in page.replace("alice (owner)", "")
     actions = {e for e in _events(review, "fulltext.link")}
     assert ("bob", "fulltext.link") in actions
+
+
+def test_rob_reviewer_judgement_where_the_tool_has_no_algorithm(clients, web, included):
+    # ROBINS-I (2016) publishes no domain algorithm: the reviewer's judgement is the judgement
+    review, _, _ = web
+    a = clients["alice"]
+    sid = _add_study(a, "Cohort2019", included[:1], design="cohort")
+    page = a.get(f"/rob/{sid}").text
+    assert "ROBINS-I" in page and "none (reviewer judgement)" in page
+    from metasift.appraisal import get_tool
+
+    tool = get_tool("robins_i")
+    data = {"effect": "assignment", "action": "save"}
+    data |= {f"j__{d}": "Moderate" for d in tool.domain_ids}
+    data["w__D1"] = "confounding by severity only partly adjusted"
+    r = _post(a, f"/rob/{sid}", data)
+    assert r.status_code == 303, r.text
+    from metasift.appraisal.stored import current_judgements
+
+    with review.store.read() as s:
+        (stored,) = current_judgements(s)
+    assert stored.tool == "robins_i" and stored.overall.judgement == "Moderate"
+    assert {j.source for j in stored.domains} == {"reviewer"}
+    assert stored.domains[0].justification.startswith("confounding")
+    assert a.get("/rob/plot/robins_i.png").content[:4] == b"\x89PNG"
