@@ -157,9 +157,10 @@ def test_a_reader_process_that_dies_midway_leaves_nothing(project, shared_dir, m
         None,
         "{}",
     )
-    code = (
-        "import pickle, sys; pickle.load(sys.stdin.buffer); "
-        f"pickle.dump(('rows', [{body!r}] * 3), sys.stdout.buffer); sys.stdout.flush()"
+    code = (  # sends one chunk of rows (a frame: codec, length, marshal payload), then exits
+        "import marshal, pickle, sys; pickle.load(sys.stdin.buffer); "
+        f"p = marshal.dumps(('rows', [{body!r}] * 3)); "
+        "sys.stdout.buffer.write(b'm' + len(p).to_bytes(8, 'little') + p); sys.stdout.flush()"
     )
 
     def spawn():
