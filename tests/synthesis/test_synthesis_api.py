@@ -141,3 +141,14 @@ def test_categorical_moderator_gives_treatment_dummies(bcg):
     res = rma(es, mods={"alloc": d.alloc.to_numpy()})
     assert res.coef_names == ("intrcpt", "allocrandom", "allocsystematic")
     assert res.qm_df == (2,)
+
+
+@pytest.mark.parametrize("method", ["REML", "DL"])
+def test_identical_estimates_under_knha_give_zero_se_as_metafor(method):
+    """metafor 4.x: rma(c(.5,.5,.5), c(.1,.2,.1), test="knha") gives se = 0, pval = 0 and
+    ci.lb = ci.ub = 0.5 (R divides by zero to Inf); no error."""
+    from metasift.synthesis import rma
+
+    r = rma([0.5, 0.5, 0.5], [0.1, 0.2, 0.1], method=method, test="knha")
+    assert (float(r.se[0]), float(r.pval[0])) == (0.0, 0.0)
+    assert float(r.ci_lb[0]) == float(r.ci_ub[0]) == 0.5

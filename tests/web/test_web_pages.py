@@ -227,11 +227,6 @@ def test_analyses_run_report_and_downloads(clients, web, included):
     assert "B-ONLY" in a.get("/export/csv?what=references").text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="workflow.analyses.store keeps yi/vi through _jsonable, which turns numpy arrays into "
-    "text, so reporting.tables.refit (and build_report) fail on any pooled analysis",
-)
 def test_pooled_analysis_report_has_a_forest_plot(clients, web, included):
     a, b = clients["alice"], clients["bob"]
     _two_studies(a, b, included, pooled=True)

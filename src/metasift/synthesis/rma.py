@@ -1048,7 +1048,8 @@ def _fit_int(y, v, X, method, test, alpha, slab, measure, ni, slab_default):
     s2w = rss_re / df if knha else 1.0
     var_b = s2w / sw
     se = math.sqrt(var_b)
-    z = mu / se
+    # identical estimates under Hartung-Knapp give se = 0: R's mu / 0 is +-Inf (0 / 0 is NaN)
+    z = mu / se if se > 0 else (math.copysign(math.inf, mu) if mu != 0 else math.nan)
     if knha:
         crit = _crit(alpha, df)
         pv = float(p_t2(z, df))

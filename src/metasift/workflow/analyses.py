@@ -286,12 +286,16 @@ def _adverse_events(protocol: Protocol, ov: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _floats(x) -> list[float]:
+    """A numpy array as a JSON list of floats (non-finite values become null in ``clean``)."""
+    return [float(v) for v in np.asarray(x, dtype=float).ravel()]
+
+
 def store(review, analyses: AnalysisSet, actor: str) -> int:
     """Write the analyses as Analysis + Result rows (each with the input checksum); returns how many."""
     from sqlalchemy import select
 
     from metasift.store import Store
-    from metasift.store.db import _jsonable
     from metasift.store.models import Analysis, Result, Study
 
     def clean(x):
@@ -321,12 +325,12 @@ def store(review, analyses: AnalysisSet, actor: str) -> int:
         payload = {
             "domain": domain,
             "measure": measure,
-            "yi": _jsonable(res.yi),
-            "vi": _jsonable(res.vi),
+            "yi": _floats(res.yi),
+            "vi": _floats(res.vi),
             "slab": list(res.slab) if getattr(res, "slab", None) is not None else None,
-            "beta": _jsonable(res.beta),
-            "ci_lb": _jsonable(res.ci_lb),
-            "ci_ub": _jsonable(res.ci_ub),
+            "beta": _floats(res.beta),
+            "ci_lb": _floats(res.ci_lb),
+            "ci_ub": _floats(res.ci_ub),
             "tau2": res.tau2,
             "i2": res.i2,
             "summary": res.summary(),
