@@ -119,3 +119,19 @@ def test_no_delay_on_the_server_socket():
         accepted.close()
     finally:
         server.close()
+
+
+def test_an_import_reaches_the_queue_through_the_background_signature(
+    project, make_refs, monkeypatch
+):
+    monkeypatch.setattr(services, "SIGNATURE_TTL", 0.0)
+    make_refs(project, _titles(5))
+    reg = services.QueueRegistry(project)
+    assert reg.next("bob", "title_abstract")[1] == 5
+    (new,) = make_refs(project, ["brand new record on yoga"])  # as another worker's import
+    deadline = time.monotonic() + 60
+    n = 5
+    while n == 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        _, n = reg.next("bob", "title_abstract")  # the first call starts the re-read
+    assert n == 6 and new in reg.get("bob", "title_abstract").ref_ids

@@ -28,13 +28,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from sqlalchemy import event, select
+from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from metasift.errors import BlindingError, MetasiftError, check_param
 from metasift.protocol import STAGES, Protocol
 from metasift.store import Store
-from metasift.store.models import Decision, Reference
+from metasift.store.models import Decision, Reference, utcnow
 
 DECISIONS = {
     "title_abstract": ("include", "exclude", "maybe"),
@@ -112,11 +112,26 @@ def stage_states(session: Session, protocol: Protocol, stage: str) -> dict[int, 
     return dict(_view(session, protocol, stage).states)
 
 
+@dataclass(frozen=True)
+class StageView:
+    """One consistent, read-only snapshot of a stage: the states (as :func:`stage_states`) and,
+    per reviewer, how many references they have a standing screening decision on."""
+
+    states: Mapping[int, RefState]
+    counts: Mapping[str, int]
+
+
+def stage_view(session: Session, protocol: Protocol, stage: str) -> StageView:
+    """As :func:`stage_states`, without copying: read-only views of the shared index (for a
+    request path that only looks a few references up), with the per-reviewer counts."""
+    check_param(stage, STAGES, "stage", "stage_view")
+    v = _view(session, protocol, stage)
+    return StageView(MappingProxyType(v.states), MappingProxyType(v.counts))
+
+
 def stage_snapshot(session: Session, protocol: Protocol, stage: str) -> Mapping[int, RefState]:
-    """As :func:`stage_states`, without copying: a read-only view of the shared states (for a
-    request path that only looks a few references up)."""
-    check_param(stage, STAGES, "stage", "stage_snapshot")
-    return MappingProxyType(_view(session, protocol, stage).states)
+    """The read-only states of :func:`stage_view`."""
+    return stage_view(session, protocol, stage).states
 
 
 def standing_count(session: Session, protocol: Protocol, stage: str, reviewer: str) -> int:
@@ -244,16 +259,15 @@ def _index(session: Session, stage: str) -> _StageIndex:
         return idx
 
 
-_COLUMNS = tuple(Decision.__table__.columns)
+_TABLE = Decision.__table__
 
 
 def _rows(session: Session, stage: str, from_id: int) -> list[Decision]:
     """Decision rows of ``stage`` with ``id >= from_id``, in id order, as detached objects (not
-    in the caller's session, so they can be shared)."""
+    in the caller's session, so they can be shared). A plain table query: no ORM loading on
+    the request path."""
     result = session.execute(
-        select(*_COLUMNS)
-        .where(Decision.stage == stage, Decision.id >= from_id)
-        .order_by(Decision.id)
+        select(_TABLE).where(_TABLE.c.stage == stage, _TABLE.c.id >= from_id).order_by(_TABLE.c.id)
     )
     out = []
     for row in result.mappings():
@@ -299,8 +313,9 @@ def _note_decision_writes(session, _flush_context, _instances) -> None:
 
 @event.listens_for(Session, "do_orm_execute")
 def _note_decision_dml(state) -> None:
-    if (state.is_insert or state.is_update or state.is_delete) and any(
-        m.class_ is Decision for m in state.all_mappers
+    if (state.is_insert or state.is_update or state.is_delete) and (
+        getattr(state.statement, "table", None) is _TABLE
+        or any(m.class_ is Decision for m in state.all_mappers)
     ):
         state.session.info[_WROTE] = True
 
@@ -370,9 +385,24 @@ def decide(
     """Record one reviewer's decision (a new row; an earlier one of theirs is superseded)."""
     _validate(protocol, stage, decision, reason, "screen")
     _check_reviewer(protocol, reviewer, ("reviewer", "owner"))
-    with store.write() as s:
-        ref = s.get(Reference, reference_id)
-        if ref is None or not ref.active:
+    refs, c = Reference.__table__, _TABLE.c
+    with store.write() as s:  # the one writer: keep this short (plain statements, no ORM loads)
+        # the reference (is it there and active?) and this reviewer's earlier rows on it, at once
+        rows = s.execute(
+            select(refs.c.active, _TABLE)
+            .select_from(
+                refs.outerjoin(
+                    _TABLE,
+                    (c.reference_id == refs.c.id)
+                    & (c.stage == stage)
+                    & (c.reviewer == reviewer)
+                    & (c.kind == "screen"),
+                )
+            )
+            .where(refs.c.id == reference_id)
+            .order_by(c.id)
+        ).all()
+        if not rows or not rows[0].active:
             raise MetasiftError(f"no reference #{reference_id} to screen")
         if stage == "full_text" and reference_id not in set(
             eligible_references(s, protocol, "full_text")
@@ -381,32 +411,22 @@ def decide(
                 f"reference #{reference_id} was not included at title/abstract; it cannot be "
                 "screened at full text"
             )
-        prior = _standing(
-            list(
-                s.scalars(
-                    select(Decision)
-                    .where(
-                        Decision.reference_id == reference_id,
-                        Decision.stage == stage,
-                        Decision.reviewer == reviewer,
-                        Decision.kind == "screen",
-                    )
-                    .order_by(Decision.id)
-                )
-            )
-        )
+        prior = _standing([r for r in rows if r.id is not None])
         before = next(iter(prior.values()), None)
-        row = Decision(
-            reference_id=reference_id,
-            stage=stage,
-            reviewer=reviewer,
-            kind="screen",
-            decision=decision,
-            reason=reason or "",
-            note=note or "",
-        )
-        s.add(row)
-        s.flush()
+        values = {
+            "reference_id": reference_id,
+            "stage": stage,
+            "reviewer": reviewer,
+            "kind": "screen",
+            "decision": decision,
+            "reason": reason or "",
+            "note": note or "",
+            "created_at": utcnow(),
+        }
+        s.info[_WROTE] = True
+        new_id = s.execute(insert(_TABLE).values(values).returning(c.id)).scalar_one()
+        row = Decision(id=new_id, **values)
+        make_transient_to_detached(row)  # as if loaded, like the rows of stage_states
         Store.audit(
             s,
             reviewer,

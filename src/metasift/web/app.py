@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
+from starlette.datastructures import MutableHeaders
 from starlette.middleware.sessions import SessionMiddleware
 
 from metasift.errors import MetasiftError
@@ -78,6 +79,31 @@ class BodyLimit:
         return await self.app(scope, limited, send)
 
 
+class SecurityHeaders:
+    """Add the security headers to every response (and ``Cache-Control: no-store`` outside
+    /static/). A plain ASGI middleware: it only edits the response start message, where an
+    ``@app.middleware("http")`` function would wrap each request in a task and streams."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        static = scope["path"].startswith("/static/")
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for k, v in SECURITY_HEADERS.items():
+                    headers.setdefault(k, v)
+                if not static:
+                    headers.setdefault("Cache-Control", "no-store")
+            await send(message)
+
+        return await self.app(scope, receive, send_with_headers)
+
+
 def create_app(
     review,
     *,
@@ -126,14 +152,7 @@ def create_app(
     )
     app.add_middleware(BodyLimit, max_bytes=max_upload_bytes + 64 * 1024)
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):
-        response = await call_next(request)
-        for k, v in SECURITY_HEADERS.items():
-            response.headers.setdefault(k, v)
-        if not request.url.path.startswith("/static/"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    app.add_middleware(SecurityHeaders)
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
@@ -259,7 +278,8 @@ def create_app(
     @app.get("/screen/{stage}", response_class=HTMLResponse)
     def screen(request: Request, stage: str, user=Depends(need("screen"))):
         check_stage(stage)
-        cand, n_eligible = app.state.queues.next(user.name, stage)
+        page = app.state.queues.screen(user.name, stage)
+        cand = page.candidate
         # the candidate is undecided by this reviewer: no decisions are shown on this page at all
         ref = services.reference_card(review, cand.reference, stage) if cand else None
         return render(
@@ -268,10 +288,7 @@ def create_app(
             stage=stage,
             cand=cand,
             ref=ref,
-            progress={
-                "decided": services.my_decided(review, stage, user.name),
-                "eligible": n_eligible,
-            },
+            progress={"decided": page.decided, "eligible": page.eligible},
             reasons=protocol.exclusion_reasons(stage),
             reason_required=protocol.screening.reason_required(stage),
         )

@@ -200,15 +200,17 @@ def _robust_queue_class():
             elif corpus.error:
                 self.train_error = corpus.error  # retraining will say so again
 
-        def next(self):
+        def next(self, states=None):
             """As :meth:`ScreeningQueue.next` (same rule: the best-ranked reference this reviewer
             has not decided that still needs decisions), with the full order cached per finished
-            model instead of rebuilt from 50,000 rows on every request."""
+            model instead of rebuilt from 50,000 rows on every request. ``states``: the stage's
+            current states if the caller has them (read-only; default: read them now)."""
             from metasift.screening.decisions import stage_snapshot
             from metasift.workflow.screening_stage import Candidate
 
-            with self.review.store.read() as s:  # shared, read-only: no copy per request
-                states = stage_snapshot(s, self.review.protocol, self.stage)
+            if states is None:
+                with self.review.store.read() as s:  # shared, read-only: no copy per request
+                    states = stage_snapshot(s, self.review.protocol, self.stage)
             required = self.review.protocol.screening.stage(self.stage).reviewers_per_record
             model = self._prepare_order()
             n_train = model.n_train if model is not None else 0
@@ -335,6 +337,13 @@ def _eligible_signature(review, stage: str) -> tuple:
     return (n, top, last)
 
 
+@dataclass(frozen=True)
+class ScreenState:
+    candidate: object  # a Candidate, or None when nothing is left for this reviewer
+    eligible: int  # references eligible at the stage
+    decided: int  # references this reviewer has a standing decision on at the stage
+
+
 class QueueRegistry:
     """One :class:`ScreeningQueue` per (reviewer, stage), kept across requests so retraining runs in
     the background. A queue is rebuilt when the set of eligible references changed (an import, or a
@@ -346,16 +355,37 @@ class QueueRegistry:
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
         self._sigs: dict[str, tuple[float, tuple]] = {}
+        self._refreshing: set[str] = set()
 
     def signature(self, stage: str) -> tuple:
         """The eligible-set signature, re-read at most every ``SIGNATURE_TTL`` seconds (so another
-        worker's import reaches this worker's queues within that time)."""
-        now = time.monotonic()
+        worker's import reaches this worker's queues within that time and one query). Only the
+        first read waits for the store; later ones are re-read by a background thread while
+        requests go on with the signature held (counting 50,000 references takes tens of ms)."""
         held = self._sigs.get(stage)
-        if held is None or now - held[0] > SIGNATURE_TTL:
-            held = (now, _eligible_signature(self.review, stage))
+        if held is None:
+            held = (time.monotonic(), _eligible_signature(self.review, stage))
             self._sigs[stage] = held
+        elif time.monotonic() - held[0] > SIGNATURE_TTL:
+            self._refresh_signature(stage)
         return held[1]
+
+    def _refresh_signature(self, stage: str) -> None:
+        with self._guard:
+            if stage in self._refreshing:
+                return
+            self._refreshing.add(stage)
+
+        def work():
+            try:
+                self._sigs[stage] = (time.monotonic(), _eligible_signature(self.review, stage))
+            except Exception:  # noqa: BLE001 - keep the signature held; the next request retries
+                pass
+            finally:
+                with self._guard:
+                    self._refreshing.discard(stage)
+
+        threading.Thread(target=work, name="metasift-web-signature", daemon=True).start()
 
     def lock(self, reviewer: str, stage: str) -> threading.Lock:
         with self._guard:
@@ -393,6 +423,17 @@ class QueueRegistry:
         with self.lock(reviewer, stage):
             q = self.get(reviewer, stage)
             return q.next(), len(q.ref_ids)
+
+    def screen(self, reviewer: str, stage: str) -> ScreenState:
+        """What the screening page shows: the next candidate, the number eligible and how many
+        the reviewer has decided, from one read of the store."""
+        from metasift.screening.decisions import stage_view
+
+        with self.lock(reviewer, stage):
+            q = self.get(reviewer, stage)
+            with self.review.store.read() as s:
+                view = stage_view(s, self.review.protocol, stage)
+            return ScreenState(q.next(view.states), len(q.ref_ids), view.counts.get(reviewer, 0))
 
     def decided(self, reviewer: str, stage: str) -> None:
         with self.lock(reviewer, stage):

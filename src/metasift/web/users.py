@@ -94,11 +94,14 @@ def get_user(store: Store, name: str) -> AppUser | None:
     """The active user of that name, or None."""
     if not isinstance(name, str) or not name:
         return None
+    t = User.__table__  # a plain table query: this runs on every request
     with store.read() as s:
-        row = s.scalars(select(User).where(User.name == name)).first()
-        if row is None or not row.active:
-            return None
-        return _as_app_user(row)
+        row = s.execute(
+            select(t.c.name, t.c.role, t.c.active).where(t.c.name == name).limit(1)
+        ).first()
+    if row is None or not row.active:
+        return None
+    return AppUser(name=row.name, role=row.role, active=bool(row.active))
 
 
 def list_users(store: Store) -> list[AppUser]:
