@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # for tests/refhelpers.py, shared by conftests
+from refhelpers import add_references  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("METASIFT_SHARED", REPO.parent / "shared")).resolve()
@@ -91,38 +95,6 @@ def project(tmp_path, db_url):
         yield review
     finally:
         review.close()
-
-
-def add_references(review, titles, database="TestDB"):
-    """Put records (one singleton reference each) in the store without a reader; returns reference ids."""
-    import hashlib
-
-    from sqlalchemy import insert
-
-    from metasift.records import RecordData
-    from metasift.store.models import Record, Reference, Source
-    from metasift.workflow.importing import record_row, reference_row
-
-    titles = list(titles)
-    with review.store.write() as s:
-        src = Source(
-            database=database,
-            filename="fixture",
-            checksum=hashlib.sha256(repr((database, titles)).encode()).hexdigest(),
-            format="fixture",
-            n_records=len(titles),
-        )
-        s.add(src)
-        s.flush()
-        recs = [RecordData(title=t, year=2020) for t in titles]
-        ids = list(
-            s.scalars(
-                insert(Reference).returning(Reference.id, sort_by_parameter_order=True),
-                [reference_row(r) for r in recs],
-            )
-        )
-        s.execute(insert(Record), [record_row(r, src.id, i, ids[i]) for i, r in enumerate(recs)])
-    return ids
 
 
 @pytest.fixture

@@ -12,11 +12,11 @@ from typing import Annotated
 import click
 import typer
 import typer.core
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from metasift import __version__
+from metasift.cli_common import ActorOpt, DbOpt, DirArg, JsonOpt, err, open_review, out
 from metasift.errors import MetasiftError
 
 app = typer.Typer(
@@ -54,31 +54,7 @@ screen_app = typer.Typer(
 )
 app.add_typer(screen_app, name="screen")
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
-DirArg = Annotated[Path, typer.Argument(help="The project folder.")]
-DbOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--db", envvar="METASIFT_DB", help="Database URL (postgresql://…); default: DIR/review.db."
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON to stdout instead of a table.")]
-ActorOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--as",
-        "--user",
-        help="Who is acting (for the audit log); default: $METASIFT_USER or the login name.",
-    ),
-]
-
-
-def _open(directory: Path, db: str | None, actor: str | None = None):
-    from metasift.review import Review
-
-    return Review.open(directory, db=db, actor=actor)
+_open = open_review
 
 
 def _version(value: bool):
@@ -651,19 +627,7 @@ def screen_stop_check(
     with _open(directory, db, actor) as review:
         est = stop_check(review, stage, rule, sample_start=sample_start, actor=actor or "")
     if as_json:
-        print(
-            json.dumps(
-                {
-                    "rule": est.rule,
-                    "should_stop": est.should_stop,
-                    "recall_estimate": est.recall_estimate,
-                    "recall_lb": est.recall_lb,
-                    "n_screened": est.n_screened,
-                    "n_total": est.n_total,
-                    "assumptions": est.assumptions,
-                }
-            )
-        )
+        print(json.dumps(est.to_dict()))
         return
     out.print(est.summary())
 

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from metasift.cli_common import DbOpt, DirArg, JsonOpt, err, open_review, out
 
 app = typer.Typer(
     help="Data extraction: studies, the XLSX form from the protocol, differences between "
@@ -21,23 +22,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
-DirArg = Annotated[Path, typer.Argument(help="The project folder.")]
-DbOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--db", envvar="METASIFT_DB", help="Database URL (postgresql://…); default: DIR/review.db."
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON to stdout instead of a table.")]
-
-
-def _open(directory: Path, db: str | None, actor: str | None = None):
-    from metasift.review import Review
-
-    return Review.open(directory, db=db, actor=actor)
+_open = open_review
 
 
 @app.command("studies")

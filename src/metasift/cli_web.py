@@ -10,20 +10,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from metasift.cli_common import DbOpt, DirArg, err
 from metasift.errors import MetasiftError
-
-err = Console(stderr=True, soft_wrap=True)
-
-DirArg = Annotated[Path, typer.Argument(help="The project folder.")]
-DbOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--db", envvar="METASIFT_DB", help="Database URL (postgresql://…); default: DIR/review.db."
-    ),
-]
 
 
 def _fail(exc: MetasiftError):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from refhelpers import add_references
 from sqlalchemy import select, update
 
 from metasift.protocol import TEMPLATE, load_protocol
@@ -166,37 +167,6 @@ def scenario(project, make_refs) -> Scenario:
     return build(project, make_refs)
 
 
-def _add_refs(review, titles, database="TestDB"):
-    """As tests/conftest.py's ``make_refs`` (a module-scoped fixture cannot request that one)."""
-    import hashlib
-
-    from sqlalchemy import insert
-
-    from metasift.records import RecordData
-    from metasift.workflow.importing import record_row, reference_row
-
-    titles = list(titles)
-    with review.store.write() as s:
-        src = Source(
-            database=database,
-            filename="fixture",
-            checksum=hashlib.sha256(repr((database, titles)).encode()).hexdigest(),
-            format="fixture",
-            n_records=len(titles),
-        )
-        s.add(src)
-        s.flush()
-        recs = [RecordData(title=t, year=2020) for t in titles]
-        ids = list(
-            s.scalars(
-                insert(Reference).returning(Reference.id, sort_by_parameter_order=True),
-                [reference_row(r) for r in recs],
-            )
-        )
-        s.execute(insert(Record), [record_row(r, src.id, i, ids[i]) for i, r in enumerate(recs)])
-    return ids
-
-
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def built(request, tmp_path_factory):
     """The scenario with extracted values, built once per back end for read-only tests (building
@@ -224,7 +194,7 @@ def built(request, tmp_path_factory):
 
     review = Review.create(folder, db=db, actor="tester")
     try:
-        sc = build(review, _add_refs)
+        sc = build(review, add_references)
         sc.values = add_values(review)
         yield sc
     finally:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import math
 import re
-import sys
 
 import pandas as pd
 import pytest
 from sqlalchemy import select
 
 from metasift.reporting import build_report, prisma_counts, store_checksum
-from metasift.reporting import tables as T
 from metasift.screening.agreement import agreement
 from metasift.store.models import Analysis, Decision, Judgement, Result, Study, StudyReport
 
@@ -153,21 +151,6 @@ def test_methods_paragraph_and_kappa_come_from_the_decisions(report):
         got = csv(paths, "agreement").set_index("Stage").loc[label]
         assert got["Records"] == len(refs)
         assert got["Kappa"] == pytest.approx(round(expect.kappa, 3))
-
-
-def test_report_builds_without_the_extraction_module(built, monkeypatch):
-    import metasift.extraction as ex
-
-    with built.review.store.read() as s:
-        real, _ = T.final_values(s, built.review.protocol)
-        monkeypatch.delattr(ex, "final_values", raising=False)
-        monkeypatch.setitem(sys.modules, "metasift.extraction.values", None)
-        fallback, how = T.final_values(s, built.review.protocol)
-    assert "newest" in how
-    key = ["study", "level", "field", "arm", "outcome", "value"]
-    assert sorted(map(tuple, fallback[key].astype(str).values)) == sorted(
-        map(tuple, real[key].astype(str).values)
-    )
 
 
 def test_store_checksum_is_stable_and_sees_every_change(project, make_refs):

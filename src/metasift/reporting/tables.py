@@ -18,6 +18,8 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from metasift.extraction.values import FINAL_COLUMNS
+from metasift.extraction.values import final_values as extraction_final_values
 from metasift.protocol import Protocol
 from metasift.store.models import (
     Analysis,
@@ -35,18 +37,6 @@ from metasift.store.models import (
 )
 
 NOT_ASSESSED = "not assessed"
-FINAL_COLUMNS = [
-    "study_id",
-    "study",
-    "design",
-    "level",
-    "field",
-    "arm",
-    "outcome",
-    "timepoint",
-    "value",
-    "unit",
-]
 DIRECTIONS = ("benefit", "no change", "harm", "mixed")
 
 
@@ -118,40 +108,11 @@ def store_checksum(session: Session) -> str:
 
 
 # -- extracted values ----------------------------------------------------------------------------
-def _fallback_values(session: Session) -> pd.DataFrame:
-    """Used only when ``metasift.extraction.final_values`` is unavailable: per cell, the newest
-    reconciled value, else the newest extracted one."""
-    meta = {
-        sid: (lab, des)
-        for sid, lab, des in session.execute(select(Study.id, Study.label, Study.design))
-    }
-    best: dict[tuple, Value] = {}
-    for v in session.scalars(select(Value).order_by(Value.id)):
-        key = (v.study_id, v.level, v.field, v.arm, v.outcome, v.timepoint)
-        cur = best.get(key)
-        if cur is None or v.kind == "reconciled" or cur.kind != "reconciled":
-            best[key] = v
-    rows = [
-        (sid, *meta[sid], lvl, fld, arm, out, tp, v.value, v.unit)
-        for (sid, lvl, fld, arm, out, tp), v in best.items()
-        if sid in meta
-    ]
-    return pd.DataFrame(rows, columns=FINAL_COLUMNS)
-
-
 def final_values(session: Session, protocol: Protocol) -> tuple[pd.DataFrame, str]:
-    """The agreed extracted values and where they came from."""
-    try:
-        from metasift.extraction import final_values as fv
-    except ImportError:
-        try:
-            from metasift.extraction.values import final_values as fv
-        except ImportError:
-            fv = None
-    if fv is not None:
-        df = fv(session, protocol)
-        return df[FINAL_COLUMNS].copy(), "agreed or reconciled values (metasift.extraction)"
-    return _fallback_values(session), "newest reconciled, else newest extracted, value per cell"
+    """The agreed extracted values (:func:`metasift.extraction.final_values`) and where they came
+    from."""
+    df = extraction_final_values(session, protocol)
+    return df[FINAL_COLUMNS].copy(), "agreed or reconciled values (metasift.extraction)"
 
 
 def _num(x):

@@ -18,6 +18,7 @@ estimated recall where the rule gives one, and the assumptions it rests on.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,23 @@ class StopEstimate:
     confidence: float | None
     assumptions: str
     params: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """Every field, JSON-ready (what the store records and ``--json`` prints): numpy scalars
+        as Python numbers, non-finite numbers as None."""
+
+        def clean(x):
+            if isinstance(x, dict):
+                return {k: clean(v) for k, v in x.items()}
+            if isinstance(x, list | tuple):
+                return [clean(v) for v in x]
+            if isinstance(x, np.generic):
+                x = x.item()
+            if isinstance(x, float) and not math.isfinite(x):
+                return None
+            return x
+
+        return clean(dataclasses.asdict(self))
 
     def summary(self) -> str:
         lines = [

@@ -31,6 +31,7 @@ from metasift.sources._base import HEAD_BYTES, ReadContext, Sniffed, detect_enco
 from metasift.sources.writers import annotation_of, write
 
 __all__ = [
+    "IMPORT_SUFFIXES",
     "ReadResult",
     "ReadStream",
     "Sniffed",
@@ -55,6 +56,8 @@ _TEXT_SUFFIXES = {
     ".xml",
     ".enw",
 }
+# the file names search exports come with (text formats, plus spreadsheets)
+IMPORT_SUFFIXES = (*sorted(_TEXT_SUFFIXES), ".xlsx")
 _MIN_CONFIDENCE = 0.3
 
 

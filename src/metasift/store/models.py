@@ -126,6 +126,30 @@ class Record(Base):
     reference: Mapped[Reference | None] = relationship(back_populates="records")
     __table_args__ = (UniqueConstraint("source_id", "position"),)
 
+    def to_data(self):
+        """The normalised citation as a :class:`metasift.records.RecordData` (no raw fields)."""
+        from metasift.records import Author, RecordData
+
+        return RecordData(
+            title=self.title,
+            abstract=self.abstract,
+            authors=[Author(*a) for a in (self.authors or [])],
+            year=self.year,
+            journal=self.journal,
+            volume=self.volume,
+            issue=self.issue,
+            pages=self.pages,
+            doi=self.doi,
+            pmid=self.pmid,
+            keywords=list(self.keywords or []),
+            language=self.language,
+            publication_type=self.publication_type,
+            source_database=self.source_database,
+            accession_number=self.accession_number,
+            issn=self.issn,
+            url=self.url,
+        )
+
 
 class DedupLink(Base):
     """A candidate duplicate pair and what became of it: merged (auto or by a reviewer), queued, apart."""

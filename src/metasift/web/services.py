@@ -19,24 +19,12 @@ from sqlalchemy import select
 
 from metasift.errors import BlindingError, MetasiftError, check_param
 from metasift.protocol import STAGES
+from metasift.sources import IMPORT_SUFFIXES
 from metasift.store import Store
 from metasift.store.models import FullTextLink, Reference, Setting
 
 STOP_KEY = "stopping"
-UPLOAD_SUFFIXES = (
-    ".ris",
-    ".nbib",
-    ".txt",
-    ".bib",
-    ".csv",
-    ".tsv",
-    ".ciw",
-    ".isi",
-    ".medline",
-    ".xml",
-    ".enw",
-    ".xlsx",
-)
+UPLOAD_SUFFIXES = IMPORT_SUFFIXES
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 SIGNATURE_TTL = 2.0
 RETRAIN_MIN_INTERVAL = 3.0  # seconds between two retrainings of one reviewer's model

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 
 from metasift.errors import MetasiftError, check_param
-from metasift.records import Author, RecordData
 from metasift.store import Store
 from metasift.store.models import DedupLink, Event, Record, Reference, Setting
 
@@ -40,27 +39,6 @@ class DedupRunReport:
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
-
-
-def _record_data(r: Record) -> RecordData:
-    return RecordData(
-        title=r.title,
-        abstract=r.abstract,
-        authors=[Author(*a) for a in (r.authors or [])],
-        year=r.year,
-        journal=r.journal,
-        volume=r.volume,
-        issue=r.issue,
-        pages=r.pages,
-        doi=r.doi,
-        pmid=r.pmid,
-        keywords=list(r.keywords or []),
-        language=r.language,
-        publication_type=r.publication_type,
-        source_database=r.source_database,
-        accession_number=r.accession_number,
-        issn=r.issn,
-    )
 
 
 def best_fields(records: list[Record]) -> dict:
@@ -147,7 +125,7 @@ def run(
         ]
         apart, merge = _reviewer_pairs(s)
         result = lib.dedup(
-            [_record_data(r) for r in recs],
+            [r.to_data() for r in recs],
             fixed_groups=fixed,
             keep_apart=[(index[a], index[b]) for a, b in apart if a in index and b in index],
             force_merge=[(index[a], index[b]) for a, b in merge if a in index and b in index],

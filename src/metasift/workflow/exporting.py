@@ -70,27 +70,7 @@ def export(review, fmt: str, fp_or_path, *, what: str = "references") -> int:
                 annotations.append(anns.get(ref.id))
         else:
             for r in s.scalars(select(Record).order_by(Record.id)):
-                items.append(
-                    RecordData(
-                        title=r.title,
-                        abstract=r.abstract,
-                        authors=[Author(*a) for a in r.authors or []],
-                        year=r.year,
-                        journal=r.journal,
-                        volume=r.volume,
-                        issue=r.issue,
-                        pages=r.pages,
-                        doi=r.doi,
-                        pmid=r.pmid,
-                        keywords=list(r.keywords or []),
-                        language=r.language,
-                        publication_type=r.publication_type,
-                        source_database=r.source_database,
-                        accession_number=r.accession_number,
-                        issn=r.issn,
-                        url=r.url,
-                    )
-                )
+                items.append(r.to_data())
                 annotations.append(anns.get(r.reference_id))
     sources.write(items, fmt, fp_or_path, annotations=annotations)
     return len(items)

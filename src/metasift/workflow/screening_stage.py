@@ -202,17 +202,7 @@ def stop_check(
     if not labels:
         raise MetasiftError(f"no screening decisions at {stage} yet: nothing to estimate")
     est = estimate(labels, n_total, rule=rule, sample_start=sample_start, **params)
-    payload = {
-        "stage": stage,
-        "rule": est.rule,
-        "should_stop": est.should_stop,
-        "recall_estimate": est.recall_estimate,
-        "recall_lb": est.recall_lb,
-        "n_screened": est.n_screened,
-        "n_total": est.n_total,
-        "assumptions": est.assumptions,
-        "params": est.params,
-    }
+    payload = {"stage": stage, **est.to_dict()}
     with review.store.write() as s:
         row = s.get(Setting, STOP_KEY)
         if row:
