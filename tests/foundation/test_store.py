@@ -70,3 +70,23 @@ def test_unreachable_postgres_is_a_store_error():
     store = Store("postgresql://nobody:pw@127.0.0.1:1/none?connect_timeout=2")
     with pytest.raises(StoreError, match="cannot open the store"):
         store.upgrade()
+
+
+def test_a_pooled_server_connection_killed_while_idle_is_replaced(pg_server):
+    """The pool pings a connection that sat idle before handing it out (Store._ping_when_idle):
+    a server restart or an idle timeout must not fail the next request."""
+    import psycopg
+
+    store = Store(pg_server)
+    try:
+        with store.engine.connect() as conn:
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with psycopg.connect(pg_server, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        for record in list(store.engine.pool._pool.queue):  # as if unused for a while
+            record.info["metasift_idle_since"] -= Store.IDLE_PING_SECONDS + 1
+        with store.engine.connect() as conn:
+            fresh = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        assert fresh != pid
+    finally:
+        store.dispose()

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from sqlalchemy import event, insert, select
+from sqlalchemy import bindparam, event, insert, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from metasift.errors import BlindingError, MetasiftError, check_param
@@ -260,15 +260,36 @@ def _index(session: Session, stage: str) -> _StageIndex:
 
 
 _TABLE = Decision.__table__
+# The write path's statements, built once: SQLAlchemy then reuses their compiled form, where a
+# statement built per call spends more CPU on construction and cache keys than on the database.
+_REFS = Reference.__table__
+_PRIOR_ROWS = (
+    select(_REFS.c.active, _TABLE)
+    .select_from(
+        _REFS.outerjoin(
+            _TABLE,
+            (_TABLE.c.reference_id == _REFS.c.id)
+            & (_TABLE.c.stage == bindparam("stage"))
+            & (_TABLE.c.reviewer == bindparam("reviewer"))
+            & (_TABLE.c.kind == "screen"),
+        )
+    )
+    .where(_REFS.c.id == bindparam("ref"))
+    .order_by(_TABLE.c.id)
+)
+_INSERT_RETURNING_ID = insert(_TABLE).returning(_TABLE.c.id)
+_ROWS_FROM = (
+    select(_TABLE)
+    .where(_TABLE.c.stage == bindparam("stage"), _TABLE.c.id >= bindparam("from_id"))
+    .order_by(_TABLE.c.id)
+)
 
 
 def _rows(session: Session, stage: str, from_id: int) -> list[Decision]:
     """Decision rows of ``stage`` with ``id >= from_id``, in id order, as detached objects (not
     in the caller's session, so they can be shared). A plain table query: no ORM loading on
     the request path."""
-    result = session.execute(
-        select(_TABLE).where(_TABLE.c.stage == stage, _TABLE.c.id >= from_id).order_by(_TABLE.c.id)
-    )
+    result = session.execute(_ROWS_FROM, {"stage": stage, "from_id": from_id})
     out = []
     for row in result.mappings():
         d = Decision(**row)
@@ -385,22 +406,10 @@ def decide(
     """Record one reviewer's decision (a new row; an earlier one of theirs is superseded)."""
     _validate(protocol, stage, decision, reason, "screen")
     _check_reviewer(protocol, reviewer, ("reviewer", "owner"))
-    refs, c = Reference.__table__, _TABLE.c
     with store.write() as s:  # the one writer: keep this short (plain statements, no ORM loads)
         # the reference (is it there and active?) and this reviewer's earlier rows on it, at once
         rows = s.execute(
-            select(refs.c.active, _TABLE)
-            .select_from(
-                refs.outerjoin(
-                    _TABLE,
-                    (c.reference_id == refs.c.id)
-                    & (c.stage == stage)
-                    & (c.reviewer == reviewer)
-                    & (c.kind == "screen"),
-                )
-            )
-            .where(refs.c.id == reference_id)
-            .order_by(c.id)
+            _PRIOR_ROWS, {"ref": reference_id, "stage": stage, "reviewer": reviewer}
         ).all()
         if not rows or not rows[0].active:
             raise MetasiftError(f"no reference #{reference_id} to screen")
@@ -424,7 +433,7 @@ def decide(
             "created_at": utcnow(),
         }
         s.info[_WROTE] = True
-        new_id = s.execute(insert(_TABLE).values(values).returning(c.id)).scalar_one()
+        new_id = s.execute(_INSERT_RETURNING_ID, values).scalar_one()
         row = Decision(id=new_id, **values)
         make_transient_to_detached(row)  # as if loaded, like the rows of stage_states
         Store.audit(

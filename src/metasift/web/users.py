@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from metasift.errors import MetasiftError, check_param
 from metasift.store import Store
@@ -90,15 +90,19 @@ def set_role(store: Store, name: str, role: str, *, actor: str) -> AppUser:
         return _as_app_user(row)
 
 
+_U = User.__table__
+# runs on every request: a plain table query, built once so its compiled form is reused
+_USER_BY_NAME = (
+    select(_U.c.name, _U.c.role, _U.c.active).where(_U.c.name == bindparam("name")).limit(1)
+)
+
+
 def get_user(store: Store, name: str) -> AppUser | None:
     """The active user of that name, or None."""
     if not isinstance(name, str) or not name:
         return None
-    t = User.__table__  # a plain table query: this runs on every request
     with store.read() as s:
-        row = s.execute(
-            select(t.c.name, t.c.role, t.c.active).where(t.c.name == name).limit(1)
-        ).first()
+        row = s.execute(_USER_BY_NAME, {"name": name}).first()
     if row is None or not row.active:
         return None
     return AppUser(name=row.name, role=row.role, active=bool(row.active))
