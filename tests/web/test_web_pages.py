@@ -485,6 +485,30 @@ def test_fulltext_link_upload_not_retrieved_exclude(clients, web, at_fulltext):
     assert ("bob", "fulltext.link") in actions
 
 
+def test_fulltext_screening_page_links_the_pdf_and_the_fulltext_page(clients, web, at_fulltext):
+    b = clients["bob"]
+    r = b.post(
+        "/fulltext/upload",
+        data={"csrf_token": token(b, "/fulltext"), "reference_id": at_fulltext[0]},
+        files={"file": ("t.pdf", PDF, "application/pdf")},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    ref = None
+    for _ in at_fulltext:  # the queue's order is the model's: find the reference with the PDF
+        page = b.get("/screen/full_text").text
+        ref = int(re.search(r'name="reference_id" value="(\d+)"', page).group(1))
+        assert f'href="/fulltext#ref-{ref}"' in page
+        if ref == at_fulltext[0]:
+            break
+        assert "No PDF linked." in page
+        _post(b, "/screen/full_text/decide", {"reference_id": ref, "decision": "include"})
+    assert ref == at_fulltext[0]
+    link = re.search(rf'<a href="(/fulltext/file/ref{ref}-[0-9a-f]+\.pdf)">fulltext/', page)
+    assert link, page
+    assert b.get(link.group(1)).content == PDF
+
+
 def test_rob_reviewer_judgement_where_the_tool_has_no_algorithm(clients, web, included):
     # ROBINS-I (2016) publishes no domain algorithm: the reviewer's judgement is the judgement
     review, _, _ = web

@@ -23,7 +23,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from metasift.errors import MetasiftError
 from metasift.protocol import STAGES
-from metasift.web import pages, services, users
+from metasift.web import page_services, pages, services, users
 from metasift.web.security import SECURITY_HEADERS, LoginThrottle, new_token, tokens_match
 
 HERE = Path(__file__).resolve().parent
@@ -140,6 +140,7 @@ def create_app(
     env.filters["highlight"] = lambda text: services.highlight(
         text, protocol.screening.keywords_include, protocol.screening.keywords_exclude
     )
+    env.globals["served_path"] = page_services.served_path
     templates = Jinja2Templates(env=env)
 
     app.add_middleware(

@@ -858,7 +858,7 @@ def fulltext_items(review, user: str) -> list[FullTextItem]:
                 rid,
                 ref.title if ref else "",
                 ref.year if ref else None,
-                [(loc, _served(loc)) for loc in links.get(rid, [])],
+                [(loc, served_path(loc)) for loc in links.get(rid, [])],
                 mine.decision if mine else "",
                 mine.reason if mine else "",
             )
@@ -866,7 +866,7 @@ def fulltext_items(review, user: str) -> list[FullTextItem]:
     return out
 
 
-def _served(location: str) -> str | None:
+def served_path(location: str) -> str | None:
     """The app path of an uploaded PDF (``fulltext/<name>.pdf``), None for a URL or other path."""
     p = PurePosixPath(location)
     if len(p.parts) == 2 and p.parts[0] == FULLTEXT_DIR and p.suffix == ".pdf":
