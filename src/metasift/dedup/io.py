@@ -19,6 +19,13 @@ _ASYSD_AUTHOR_RE = re.compile(
     r"\s*(?P<fam>[^.,;]+?)\s?(?P<giv>(?:(?:[A-Z][a-z]?|[A-Z]h)\.\s?-?)+|$)",
 )
 _CAMEL_RE = re.compile(r"(?<=[a-z\u00e0-\u024f])(?=[A-Z\u00c0-\u00de])")
+# full names run together ("Ho JefferyChan HungWong Sunny H."): a given name (a second word)
+# followed directly by the next family name
+_FULL_NAMES_JOIN_RE = re.compile(r"(?<=\s[A-Z][a-z])([a-z]*)(?=[A-Z][a-z'])")
+# family names and initials run together without dots ("Robertson JDOrrenius SZhivotovsky B")
+_INITIALS_AUTHOR_RE = re.compile(
+    r"\s*([A-Z][\w'\-]+(?: [A-Z][\w'\-]+)*?) ([A-Z]{1,4})(?=[A-Z][a-z]|\s*$)"
+)
 
 
 def _split_family_given(s: str) -> Author:
@@ -40,6 +47,9 @@ def parse_authors(s: str) -> list[Author]:
       (``KodydkovaJ.VavrovaL.``);
     * ``Last FirstLast First`` (full given names, no separator): split at a lower->upper case
       boundary, family name first.
+    * ``Last IILast I`` (initials without dots, no separator: ``Robertson JDOrrenius S``);
+    * full names and initials mixed, run together (``Ho JefferyChan HungWong Sunny H.``): split
+      where a given name runs into the next family name.
     """
     s = (s or "").strip()
     if not s:
@@ -56,6 +66,9 @@ def parse_authors(s: str) -> list[Author]:
     if s.count(",") == 1:
         return [_split_family_given(s)]
     if "." not in s:
+        found = list(_INITIALS_AUTHOR_RE.finditer(s))
+        if len(found) > 1 and sum(len(m.group(0)) for m in found) == len(s):
+            return [Author(m.group(1), m.group(2)) for m in found]
         chunks = _CAMEL_RE.split(s)
         # "...BashardoustMacDermid Joy": a chunk without a space is part of a name (Mac|Dermid)
         merged: list[str] = []
@@ -76,6 +89,15 @@ def parse_authors(s: str) -> list[Author]:
                 out.append(Author(fam, giv))
             return out
         return [_split_family_given(s)]
+    if _FULL_NAMES_JOIN_RE.search(s):
+        pieces = _FULL_NAMES_JOIN_RE.sub("\\1\x00", s).split("\x00")
+        return [a for piece in pieces for a in _parse_initials_list(piece, full_names=True)]
+    return _parse_initials_list(s)
+
+
+def _parse_initials_list(s: str, full_names: bool = False) -> list[Author]:
+    """``Last I.Last I. F.`` (ASySD); with ``full_names``, a name without initials is
+    ``Family Given`` (``Ho Jeffery``)."""
     out = []
     pos = 0
     while pos < len(s):
@@ -87,8 +109,12 @@ def parse_authors(s: str) -> list[Author]:
             break
         fam = m.group("fam").strip()
         giv = m.group("giv").strip()
-        # "Ludwig David S." -> family "Ludwig", given "David S."
-        if " " in fam and giv:
+        if " " in fam and full_names:
+            # "McArdle Patrick F." / "Rovers Maroeska": family name first, then the given names
+            fam, _, given = fam.partition(" ")
+            giv = f"{given} {giv}".strip()
+        elif " " in fam and giv:
+            # "Ludwig David S." -> family "Ludwig", given "David S."
             head, _, tail = fam.rpartition(" ")
             if tail[:1].isupper() and tail[1:].islower() and len(tail) > 2 and head.istitle():
                 fam, giv = head, f"{tail} {giv}"

@@ -7,15 +7,22 @@ result does not depend on input order. Choices (each seen in the labelled sets):
   (``5-HT<inf>1A</inf>``), accents folded, Greek letters spelled out (``α`` -> ``alpha``),
   everything that is not a letter or digit becomes one space. A MEDLINE translated title
   ``[Effect of ...]`` loses its brackets; ``English title [Original title]`` also yields the
-  part outside and the part inside the brackets as alternative titles.
+  part outside and the part inside the brackets as alternative titles. British spellings become
+  American (``behaviour`` -> ``behavior``, ``randomised`` -> ``randomized``); a spreadsheet
+  error value (``#NAME?``) is no title.
 * errata, retractions and comments are flagged from the title, conference abstracts from the
   journal/volume/pages/type fields: they are *different reports* of a study, never merged with
   the article (see :mod:`metasift.dedup.scoring`).
-* pages: ``221-8`` -> (221, 228); spreadsheet-mangled ``Jul-13`` -> (7, 13); ``e1234`` kept.
-* journals: Embase's ``Neuroscience Bulletin.32 (1) ()(pp 92-98) 2016.Date of ...`` is cut to
-  the name, and volume/issue/pages are taken from it when the own fields are empty.
+* pages: ``221-8`` -> (221, 228); spreadsheet-mangled ``Jul-13`` -> (7, 13); ``e1234`` and
+  Cochrane's ``CD006273`` kept; ``742-8; discussion 748-9`` -> (742, 749).
+* journals: Embase's ``Neuroscience Bulletin.32 (1) ()(pp 92-98) 2016.Date of ...`` (also
+  ``Name.250 ()(pp ...)`` and ``Name.9 (11) (no pagination) 2014.Article Number: e112066``) is
+  cut to the name, and volume/issue/pages are taken from it when the own fields are empty.
 * DOIs: every ``10.xxxx/...`` in the field (``S0021-...[pii];10.1016/...[doi]``), lower case,
-  URL prefixes dropped.
+  URL prefixes dropped, URL escapes decoded; a figure/table DOI (``...0094853.g001``) names
+  its article.
+* years: a year before 1900 that is also the record's issue, volume or page number is that
+  field exported into the wrong column, and dropped.
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from urllib.parse import unquote
 
 from metasift.records import RecordData
 
@@ -58,6 +66,47 @@ _TAG_RE = re.compile(r"</?[a-zA-Z][^<>]{0,40}>")
 _NON_ALNUM_RE = re.compile(r"[^0-9a-z]+")
 _NON_ALPHA_RE = re.compile(r"[^a-z]+")
 _BRACKET_RE = re.compile(r"\[([^\[\]]{8,})\]")
+_ROMAN_ORDER = ["i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii"]
+# British and American spellings of one word ("behaviour"/"behavior", "randomised"/"randomized",
+# "haemorrhage"/"hemorrhage", "centre"/"center"): both sides are rewritten to the American form,
+# so a title that differs only in spelling compares as equal. Applied to every title alike, the
+# rewrite can only join words that are spelling variants of each other.
+_SPELLING_RE = re.compile(
+    r"(?<=[a-z]{3})our(?=s?\b|ed\b|ing\b|al\b|able\b|ite)"  # behaviour, colour, tumour
+    r"|(?<=[a-z]{2})is(?=e\b|ed\b|es\b|ing\b|ation|er\b|ers\b)"  # randomised, organisation
+    r"|(?<=[a-z]{3})ys(?=e\b|ed\b|ing\b)"  # analysed, paralysed
+    r"|\bhaem|\banaem|aem(?=i)|paed|gynaec|\boedem|\boesoph|\boestr|\bfoet|\baetiol|\banaesth"
+    r"|\bcaesar|\bcoeliac|\bfaec|(?<=[a-z])oea\b|\b(?:centre|fibre|theatre|litre|metre)"
+    r"|\bprogramme|\bageing\b|\bsulph"
+)
+_SPELLING = {
+    "our": "or",
+    "is": "iz",
+    "ys": "yz",
+    "haem": "hem",
+    "anaem": "anem",
+    "aem": "em",
+    "paed": "ped",
+    "gynaec": "gynec",
+    "oedem": "edem",
+    "oesoph": "esoph",
+    "oestr": "estr",
+    "foet": "fet",
+    "aetiol": "etiol",
+    "anaesth": "anesth",
+    "caesar": "cesar",
+    "coeliac": "celiac",
+    "faec": "fec",
+    "oea": "ea",
+    "centre": "center",
+    "fibre": "fiber",
+    "theatre": "theater",
+    "litre": "liter",
+    "metre": "meter",
+    "programme": "program",
+    "ageing": "aging",
+    "sulph": "sulf",
+}
 _MONTHS = {
     m: i + 1
     for i, m in enumerate(
@@ -65,8 +114,16 @@ _MONTHS = {
     )
 }
 _DOI_RE = re.compile(r"10\.\d{4,9}/[^\s\[\];,]+", re.I)
+_DOI_PART_RE = re.compile(r"(?<=\.\d{7})\.[gst]\d{3}$")
 _EMBASE_JOURNAL_RE = re.compile(
     r"^(?P<name>.*?)\.?(?P<vol>[0-9A-Za-z\- ]*)\s*\((?P<iss>[^)]*)\)\s*\(\)\s*\(pp\s*(?P<pp>[^)]*)\)"
+)
+# the other Embase tails: "Name.250 ()(pp 260-269) 2013.Date ...", "Name.9 (11) (no pagination)
+# 2014.Article Number: e112066.Date ...", "Name.5 JAN (no pagination) 2014.Article Number: 00025"
+_EMBASE_TAIL_RE = re.compile(
+    r"\.(?P<vol>[0-9A-Za-z\-]*)\s*(?:\((?P<iss>[^)]*)\)|[A-Z]{3})?\s*"
+    r"(?:\(\)\s*\(pp\s*(?P<pp>[^)]*)\)|\(no pagination\)"
+    r"(?:\s*\d{4}\.Article Number:\s*(?P<art>[0-9A-Za-z]+))?)"
 )
 _ERRATUM_RE = re.compile(
     r"^(erratum|errata|corrigendum|correction|corrections|retraction|retracted|"
@@ -105,8 +162,9 @@ _DIGITS_RE = re.compile(r"\d+")
 _JOURNAL_SPLIT_RE = re.compile(r"\s*=\s*|\s*:\s*\[")
 _JOURNAL_NOISE_RE = re.compile(r"\([^)]*\)|\[[^\]]*\]|\b\d+(st|nd|rd|th)?\b")
 _TRANSLATED_RE = re.compile(r"^\W*\[|<original>|\]\W*$|;\s*[a-z]")
-_VALID_PAGE_RE = re.compile(r"^[a-z]?\d+$")
-_ROMAN = {"i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii"}
+_VALID_PAGE_RE = re.compile(r"^[a-z]{0,2}\d+$")  # 123, e1234, S42, CD006273 (Cochrane)
+_ROMAN = set(_ROMAN_ORDER)
+_ROMAN_VALUE = {r: str(i + 1) for i, r in enumerate(_ROMAN_ORDER)}
 _NUM_TOKEN_RE = re.compile(r"\b(\d+|part [a-z0-9]+)\b")
 
 
@@ -161,6 +219,7 @@ def title_variants(title: str) -> tuple[str, tuple[str, ...]]:
         if len(alt) >= 10:
             alts.append(alt)
     t = strip_notes(strip_notes(fold(title)).strip()).strip()
+    t = _SPELLING_RE.sub(lambda m: _SPELLING[m.group(0)], t)
     for m in _BRACKET_RE.finditer(t):
         inner = norm_text(m.group(1))
         outer = norm_text(t[: m.start()] + " " + t[m.end() :])
@@ -183,8 +242,12 @@ def norm_doi(s: str) -> frozenset[str]:
     if not s:
         return frozenset()
     out = set()
-    for m in _DOI_RE.finditer(s.replace("%2F", "/").replace("%2f", "/")):
+    if "%" in s:
+        s = unquote(s)  # "10.1016/S0065-2660%2807%2900421-X" -> "...(07)00421-X"
+    for m in _DOI_RE.finditer(s):
         d = m.group(0).lower().rstrip(".)")
+        # a figure, table or supplement of an article ("...pone.0094853.g001") names the article
+        d = _DOI_PART_RE.sub("", d)
         if len(d) > 8:
             out.add(d)
     return frozenset(out)
@@ -215,6 +278,7 @@ def norm_pages(s: str) -> tuple[str, str]:
     m = _MONTH_LAST_RE.match(s)
     if m and m.group(2) in _MONTHS:
         s = f"{m.group(1)}-{_MONTHS[m.group(2)]}"
+    s, _, extra = s.partition(";")
     parts = [p for p in _PAGE_SPLIT_RE.split(s, maxsplit=1) if p]
     if not parts:
         return "", ""
@@ -228,6 +292,12 @@ def norm_pages(s: str) -> tuple[str, str]:
         if len(d2) < len(d1):
             d2 = d1[: len(d1) - len(d2)] + d2  # 221-8 -> 228, H1380-6 -> H1386
         last = (ml.group(1) or pre) + d2
+        # "742-8; discussion 748-9": the discussion that follows the article ends its range
+        extra = extra.strip()
+        if extra.startswith("discussion") and not ml.group(1):
+            d_first, d_last = norm_pages(extra[len("discussion") :])
+            if d_first.isdigit() and d_last.isdigit() and 0 <= int(d_first) - int(d2) <= 1:
+                last = d_last
     return first, last
 
 
@@ -240,9 +310,14 @@ def norm_volume(s: str) -> str:
 def split_embase_journal(journal: str) -> tuple[str, str, str, str]:
     """``Name.32 (1) ()(pp 92-98) 2016.Date of ...`` -> (name, volume, issue, pages)."""
     m = _EMBASE_JOURNAL_RE.match(journal)
-    if not m:
-        return journal, "", "", ""
-    return m.group("name").strip(" ."), m.group("vol").strip(), m.group("iss"), m.group("pp")
+    if m:
+        return m.group("name").strip(" ."), m.group("vol").strip(), m.group("iss"), m.group("pp")
+    if "(no pagination)" in journal or "()(pp" in journal:
+        m = _EMBASE_TAIL_RE.search(journal)
+        if m:
+            pp = m.group("pp") or m.group("art") or ""
+            return journal[: m.start()].strip(" ."), m.group("vol"), m.group("iss") or "", pp
+    return journal, "", "", ""
 
 
 def norm_journal(s: str) -> str:
@@ -251,7 +326,8 @@ def norm_journal(s: str) -> str:
     s = _JOURNAL_SPLIT_RE.split(s)[0]  # "Zhonghua ... = Chinese journal of ..." -> first
     # "(1985)", "[Electronic Resource]", "(Munich, Germany : 1983)", years and edition numbers
     s = _JOURNAL_NOISE_RE.sub(" ", s)
-    return _NON_ALNUM_RE.sub(" ", s).strip()
+    # "Harvard women's health watch" / "Harv Womens Health Watch": the apostrophe joins
+    return _NON_ALNUM_RE.sub(" ", s.replace("'", "").replace("\u2019", "")).strip()
 
 
 _JOURNAL_STOP = {"of", "the", "and", "for", "in", "on", "de", "la", "und", "der", "des", "et"}
@@ -277,7 +353,7 @@ def journals_match(a: tuple[str, ...], b: tuple[str, ...]) -> bool | None:
     False if clearly different, None if unknown."""
     if not a or not b:
         return None
-    if a == b:
+    if a == b or "".join(a) == "".join(b):  # "ScientificWorldJournal" / "Scientific World ..."
         return True
     short, long_ = (a, b) if sum(map(len, a)) <= sum(map(len, b)) else (b, a)
     j = 0
@@ -323,14 +399,22 @@ class Norm:
     sort_key: tuple  # content-only key: ties broken by content, never by input position
 
 
+# spreadsheet error values exported in place of a title ("#NAME?" for a title that began with
+# "="): they say nothing about the work
+_SHEET_ERROR_RE = re.compile(r"^#(?:name\?|value!|ref!|n/a|div/0!|num!|null!)$", re.I)
+
+
 def normalize(r: RecordData) -> Norm:
+    if r.title and _SHEET_ERROR_RE.match(r.title.strip()):
+        r = replace(r, title="")
     title, alts = title_variants(r.title or "")
     ftitle = _NON_ALNUM_RE.sub(" ", strip_notes(fold(r.title or ""))).strip()
     erratum = bool(_ERRATUM_RE.search(ftitle))
     comment = bool(_COMMENT_RE.search(ftitle))
     words = title.split()
+    # roman numerals count as their value ("Part II" = "Part 2")
     nums = frozenset(_DIGITS_RE.findall(title)) | frozenset(
-        w for w in words if w in _ROMAN and len(words) > 3 and w != "i"
+        _ROMAN_VALUE[w] for w in words if w in _ROMAN and len(words) > 3 and w != "i"
     )
     journal_raw, jvol, jiss, jpp = split_embase_journal(r.journal or "")
     volume = norm_volume(r.volume or jvol)
@@ -340,6 +424,12 @@ def normalize(r: RecordData) -> Norm:
         # the year or a month exported into the pages field: use Embase's "(pp ...)" if any
         page1, page2 = norm_pages(jpp) if jpp else ("", "")
     journal = journal_tokens(norm_journal(journal_raw))
+    year = r.year
+    if year and year < 1900:
+        # an issue or page number exported into the year field ("373 (1754)" -> year 1754)
+        fields = " ".join((r.volume or "", r.issue or "", r.pages or "", jvol, jiss, jpp))
+        if str(year) in _DIGITS_RE.findall(fields):
+            year = None
     fams = tuple(k for k in (family_key(a.family) for a in r.authors[:12]) if k)
     conf_text = " ".join(
         [
@@ -361,7 +451,7 @@ def normalize(r: RecordData) -> Norm:
         title_alts=alts,
         title_key=title.replace(" ", ""),
         title_numbers=nums,
-        year=r.year,
+        year=year,
         fam1=fams[0] if fams else "",
         name1_tokens=frozenset(
             k
@@ -386,7 +476,7 @@ def normalize(r: RecordData) -> Norm:
     )
     norm.sort_key = (
         title,
-        r.year or 0,
+        year or 0,
         norm.authors_key,
         " ".join(journal),
         volume,

@@ -20,8 +20,19 @@ Soft rules that keep a pair out of the automatic merge (it can still be queued):
   article in another venue (Rathbone: the abstract and the later article are different
   records). A supplement abstract in the same journal is told apart by its pages (``S42`` vs
   ``1324``) instead: exports describe one abstract as a "conference" or not inconsistently.
+  Not applied when year, volume and page range agree (a proceedings volume in a book series:
+  one publication, whatever its type says).
 * ``different-numbers``: the titles carry different numbers ("Part I" vs "Part II", "2015" vs
-  "2016"), as in series and annual updates.
+  "2016"), as in series and annual updates. Roman numerals count as their value. Not applied
+  when the citation address (year, first page, and volume or journal + page range) agrees:
+  then the difference is a typo ("p16"/"p6").
+
+Evidence beyond plain field comparisons: ``locator_equal`` (year + first page + volume, or
+journal + page range when a volume is missing) and ``range_equal`` (the last page too);
+``doi_title_authors`` (a DOI shared by records with the same title and author list: one
+article, although a DOI alone is never decisive); ``title_translated``. Pages are no evidence
+when one record is ahead of print (no volume, paged from 1), nor is a volume equal to the
+record's year evidence against another volume.
 """
 
 from __future__ import annotations
@@ -60,13 +71,15 @@ WEIGHTS: dict[str, float] = {
     "volume_differ": -2.5,
     "page_equal": 2.5,
     "locator_equal": 3.0,  # year + volume + first page all equal: a citation's address
+    "range_equal": 1.0,  # ... and the same last page of a multi-page range
     "page_differ": -4.0,
-    "last_page_differ": -3.0,  # same first page, different end: a recurring column
+    "last_page_differ": -3.0,  # same first page, end 4+ pages apart: a recurring column
     "issue_differ": -1.5,
     "journal_equal": 0.5,
     "journal_differ": -1.0,
     "doi_equal": 2.5,  # DOIs are shared by chapters/supplements and mistyped: never decisive
     "doi_differ": -2.5,
+    "doi_title_authors": 1.5,  # DOI, title (>= 0.95) and author list all agree
     "pmid_equal": 6.0,
     "abstract_equal": 2.0,
     "abstract_differ": -2.5,
@@ -94,7 +107,12 @@ def title_similarity(a: Norm, b: Norm) -> float:
     if best < 0.95:
         # one title is the other plus a subtitle, or cut off by the database (200 characters)
         short, long_ = (a.title, b.title) if len(a.title) <= len(b.title) else (b.title, a.title)
-        if long_.startswith(short) and len(short) >= 20 and short.count(" ") >= 2:
+        # or with a leading label dropped ("From the cover: ...", "Hyred: Hybrid job ...")
+        if (
+            (long_.startswith(short) or long_.endswith(short))
+            and len(short) >= 20
+            and short.count(" ") >= 2
+        ):
             best = max(best, 0.95 if len(short) >= 40 else 0.9)
     if best >= 0.99 or not (a.title_alts or b.title_alts):
         return best
@@ -108,14 +126,22 @@ def title_similarity(a: Norm, b: Norm) -> float:
     return best
 
 
-_PAGE_RE = re.compile(r"^([a-z]?)(\d+)$")
+_PAGE_RE = re.compile(r"^([a-z]{0,2})(\d+)$")
+
+
+def _epub(n: Norm) -> bool:
+    """Ahead of print: no volume, and no pages or the article's own pagination from page 1."""
+    return not n.volume and (not n.page1 or n.page1 == "1")
 
 
 def compare_pages(a: Norm, b: Norm) -> bool | None:
     """True: same first page; False: page ranges that cannot be the same article; None: no
-    evidence (a page missing or unparseable, or an article number against a page range)."""
+    evidence (a page missing or unparseable, an article number against a page range, or an
+    ahead-of-print record paged from 1 against the issue's pages)."""
     ma, mb = _PAGE_RE.match(a.page1), _PAGE_RE.match(b.page1)
     if not ma or not mb:
+        return None
+    if (_epub(a) or _epub(b)) and a.page1 != b.page1:
         return None
     if ma.group(1) != mb.group(1):
         # supplement page S42 vs 1324: different; S42 vs 42: a dropped prefix; e123 vs 45-50:
@@ -159,18 +185,62 @@ def names_close(x: str, y: str) -> bool:
 
 
 def _same_address(a: Norm, b: Norm) -> bool:
-    """Same year, volume, first page and first author, journals not different."""
+    """Same citation address (:func:`_same_locator`) and first author."""
     return bool(
-        a.year
-        and a.year == b.year
-        and a.volume
-        and a.volume == b.volume
-        and a.page1
-        and a.page1 == b.page1
-        and a.fam1
+        a.fam1
+        and b.fam1
         and (a.fam1 == b.fam1 or names_close(a.fam1, b.fam1))
-        and journals_match(a.journal, b.journal) is not False
+        and _same_locator(a, b)
     )
+
+
+def _last_pages_differ(a: Norm, b: Norm) -> bool:
+    """Same first page, last pages more than three apart (a last page one to three off is a
+    typo or a page of advertisements; "U215" is a database's page code, not a page)."""
+    return a.page2.isdigit() and b.page2.isdigit() and abs(int(a.page2) - int(b.page2)) > 3
+
+
+def _same_range(a: Norm, b: Norm) -> bool:
+    """Same first and last page of a range of several pages (not a range from page 1: papers in
+    proceedings and ahead-of-print articles are paged from 1)."""
+    return bool(
+        a.page1
+        and a.page1 == b.page1
+        and a.page2 == b.page2
+        and a.page1 != "1"
+        and a.page2.isdigit()
+        and a.page1.isdigit()
+        and int(a.page2) > int(a.page1)
+    )
+
+
+def _same_locator(a: Norm, b: Norm) -> bool:
+    """A citation's address: same year and first page, and the same volume or, when a volume is
+    missing, the same journal and page range."""
+    if not (a.year and a.year == b.year and a.page1 and a.page1 == b.page1):
+        return False
+    if a.volume and b.volume:
+        return a.volume == b.volume and journals_match(a.journal, b.journal) is not False
+    return _same_range(a, b) and journals_match(a.journal, b.journal) is True
+
+
+def _close(x: str, y: str) -> bool:
+    return x == y or (len(x) >= 3 and len(y) >= 3 and names_close(x, y))
+
+
+def _authors_close(a: Norm, b: Norm) -> bool:
+    """The author lists agree: as strings (typos, initials), or name by name: position by
+    position ("Pedro" / "Hernandez Pedro", a list cut after a few names), or, for lists of the
+    same length, in another order ("Hong, Zheng" / "Zheng, Hong"). A short list whose names
+    all appear somewhere in a longer one is not enough: another report by part of a team."""
+    if fuzz.ratio(a.authors_key, b.authors_key) >= 90 or (
+        fuzz.partial_ratio(a.authors_key, b.authors_key) >= 95
+    ):
+        return True
+    fa, fb = a.fams[:5], b.fams[:5]
+    if all(_close(x, y) for x, y in zip(fa, fb, strict=False)):
+        return True
+    return len(a.fams) == len(b.fams) and all(any(_close(x, y) for y in fb) for x in fa)
 
 
 def _strong_ids(a: Norm, b: Norm) -> bool:
@@ -231,8 +301,10 @@ def compare(a: Norm, b: Norm) -> tuple[float, dict]:
             add("title_short")
     # "Part 1" vs "Part 2": numbers on both sides, neither set inside the other (a number lost
     # with a dropped "[3H]" or subtitle is not a difference)
+    # A citation address (year, volume, first page) that agrees makes the difference a typo
+    # ("p16"/"p6", "Val66Met"/"Va166Met"): series and annual updates have other addresses.
     na, nb = a.title_numbers, b.title_numbers
-    if na and nb and ts < 1.0 and not (na <= nb or nb <= na):
+    if na and nb and ts < 1.0 and not (na <= nb or nb <= na) and not _same_locator(a, b):
         add("different_numbers", (sorted(a.title_numbers), sorted(b.title_numbers)))
 
     # --- year ------------------------------------------------------------------------------
@@ -257,23 +329,27 @@ def compare(a: Norm, b: Norm) -> tuple[float, dict]:
             add("author_order_differs", (a.fam1, b.fam1))
         else:
             add("author_first_differ", (a.fam1, b.fam1))
-    if len(a.fams) > 1 and len(b.fams) > 1:
-        if fuzz.ratio(a.authors_key, b.authors_key) >= 90 or (
-            fuzz.partial_ratio(a.authors_key, b.authors_key) >= 95
-        ):
-            add("authors_all_close")
+    if len(a.fams) > 1 and len(b.fams) > 1 and _authors_close(a, b):
+        add("authors_all_close")
 
     # --- venue -----------------------------------------------------------------------------
-    if a.volume and b.volume:
+    # a volume equal to the record's year is often the year exported into the volume field: it
+    # does not contradict another volume number
+    if (
+        a.volume
+        and b.volume
+        and (a.volume == b.volume or (a.volume != str(a.year) and b.volume != str(b.year)))
+    ):
         add("volume_equal" if a.volume == b.volume else "volume_differ", (a.volume, b.volume))
     pages = compare_pages(a, b)
     if pages is not None:
         add("page_equal" if pages else "page_differ", (a.page1, b.page1))
-        if pages and a.page2 and b.page2 and a.page2 != b.page2:
+        if pages and _last_pages_differ(a, b):
             add("last_page_differ", (a.page2, b.page2))
-        elif pages and a.volume == b.volume and a.volume and a.year == b.year and a.year:
-            if journals_match(a.journal, b.journal) is not False:
-                add("locator_equal")
+        elif pages and _same_locator(a, b):
+            add("locator_equal")
+            if _same_range(a, b):
+                add("range_equal")
     # issue numbers of 3+ digits are ignored: some exports put a database record number there
     if a.issue and b.issue and len(a.issue) <= 2 and len(b.issue) <= 2 and a.issue != b.issue:
         add("issue_differ", (a.issue, b.issue))
@@ -282,13 +358,25 @@ def compare(a: Norm, b: Norm) -> tuple[float, dict]:
     # on Information Systems"): between two conference records the venue is not compared
     if jm or (jm is False and not (a.conference and b.conference)):
         add("journal_equal" if jm else "journal_differ")
-    if a.conference != b.conference and jm is not True:
+    # (an abstract and a later article never share year, volume and page range: a record with
+    # that address is one publication however its type is exported)
+    # (series and proceedings titles differ for one book: the venue name is not compared)
+    if (
+        a.conference != b.conference
+        and jm is not True
+        and not (a.year == b.year and a.volume and a.volume == b.volume and _same_range(a, b))
+    ):
         add("conference_vs_article")
         ev["rule"] = "conference-vs-article"
 
     # --- identifiers -----------------------------------------------------------------------
     if a.dois and b.dois:
         add("doi_equal" if a.dois & b.dois else "doi_differ")
+        # A DOI shared by a supplement or a book names records with other titles; one shared by
+        # records with the same title and the same authors names one article, whatever its
+        # year and volume say (an ahead-of-print record and its issue).
+        if "doi_equal" in ev and ts >= 0.95 and "authors_all_close" in ev:
+            add("doi_title_authors")
     if a.pmid and b.pmid:  # equal (different PMIDs returned above)
         add("pmid_equal")
 
