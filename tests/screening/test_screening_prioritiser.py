@@ -176,3 +176,51 @@ def test_presumed_irrelevant_joins_training_set():
     assert seen == {"n": 13, "zeros": 12}
     train_scores(parts, X, idx, y, np.random.default_rng(0), presumed_irrelevant=0)
     assert seen == {"n": 3, "zeros": 2}
+
+
+TFIDF_CASES = [
+    {},
+    {"min_df": 2},
+    {"ngram_range": (1, 3), "stop_words": "english", "sublinear_tf": False},
+    {"ngram_range": (2, 2), "max_df": 0.5},
+    {"max_features": 40},
+]
+
+
+@pytest.mark.parametrize("params", TFIDF_CASES)
+def test_tfidf_matches_scikit_learn(params):
+    """The vectorised counter gives TfidfVectorizer's terms and values (columns permuted)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts, _ = corpus()
+    texts = texts + [
+        "",
+        "a",
+        "Ünïcode café—naïve x2 re-test",
+        "COVID-19 in 2020: the the cat",
+        "one",
+    ]
+    fe = plugins.load("feature_extractors", "tfidf")(**params)
+    X = fe.fit_transform(texts)
+    kw = {k: v for k, v in fe.get_params().items()}
+    ref = TfidfVectorizer(**kw)
+    Y = ref.fit_transform(texts)
+    names = ref.get_feature_names_out()
+    if "max_features" not in params:  # (ties in the total count may pick other terms)
+        assert set(fe.vocabulary_) == set(names)
+        perm = [fe.vocabulary_[t] for t in names]
+        assert abs(X[:, perm] - Y).max() < 1e-12
+    assert X.shape[1] == Y.shape[1]
+    assert abs(fe.transform(texts[:20]) - X[:20]).max() < 1e-12
+
+
+def test_relevance_is_the_models_decision_function():
+    texts, labels = corpus()
+    X = plugins.load("feature_extractors", "tfidf")().fit_transform(texts)
+    y = np.asarray(labels)
+    for name in ("svm", "logistic"):
+        clf = plugins.load("classifiers", name)().fit(X, y)
+        assert np.allclose(clf.relevance(X), clf.decision_function(X))
+    nb = plugins.load("classifiers", "nb")().fit(X, y)
+    jll = nb.predict_joint_log_proba(X)
+    assert np.allclose(nb.relevance(X), jll[:, 1] - jll[:, 0])

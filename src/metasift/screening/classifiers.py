@@ -17,6 +17,13 @@ from metasift.errors import ParameterError
 __all__ = ["NaiveBayes", "Logistic", "LinearSVM", "Ensemble", "relevance"]
 
 
+def _linear_scores(clf, X) -> np.ndarray:
+    """``X @ coef + intercept`` of a fitted linear model: its decision function without
+    scikit-learn's per-call input validation, which re-checks every stored value of the full
+    feature matrix at each retraining (a fifth of the scoring time on 5,782 records)."""
+    return np.asarray(X @ clf.coef_[0] + clf.intercept_[0], dtype=float).ravel()
+
+
 def relevance(clf, X) -> np.ndarray:
     """Score of class 1 for each row of X (probability where the model has one)."""
     if hasattr(clf, "relevance"):
@@ -35,9 +42,11 @@ class NaiveBayes(MultinomialNB):
     def relevance(self, X) -> np.ndarray:
         # log-odds rather than the probability: NB probabilities saturate at 0/1 on long texts,
         # which would turn the ranking into ties
-        jll = self.predict_joint_log_proba(X)
+        # (the difference of the two joint log-likelihoods, as one product with the matrix)
         pos = int(np.flatnonzero(self.classes_ == 1)[0])
-        return jll[:, pos] - jll[:, 1 - pos]
+        flp, prior = self.feature_log_prob_, self.class_log_prior_
+        odds = X @ (flp[pos] - flp[1 - pos]) + (prior[pos] - prior[1 - pos])
+        return np.asarray(odds, dtype=float).ravel()
 
 
 class Logistic(LogisticRegression):
@@ -49,7 +58,7 @@ class Logistic(LogisticRegression):
         )
 
     def relevance(self, X) -> np.ndarray:
-        return np.asarray(self.decision_function(X), dtype=float).ravel()
+        return _linear_scores(self, X)
 
 
 class LinearSVM(LinearSVC):
@@ -59,7 +68,7 @@ class LinearSVM(LinearSVC):
         super().__init__(C=C, loss=loss, random_state=random_state, dual="auto")
 
     def relevance(self, X) -> np.ndarray:
-        return np.asarray(self.decision_function(X), dtype=float).ravel()
+        return _linear_scores(self, X)
 
 
 class Ensemble(ClassifierMixin, BaseEstimator):
