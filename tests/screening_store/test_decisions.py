@@ -29,6 +29,28 @@ def test_decisions_are_append_only_and_the_newest_stands(project, refs):
         assert s.scalar(select(func.count(Decision.id))) == 2  # nothing overwritten
 
 
+def test_a_reference_merged_away_while_deciding_is_refused(project, refs, monkeypatch):
+    """decide reads first and takes the write lock for its insert alone; a merge committed in
+    between (here: inside the lock) must not leave a decision on an inactive reference."""
+    from sqlalchemy import update
+
+    from metasift.store.models import Reference
+
+    store = project.store
+    real_lock = store.lock
+
+    def merged_meanwhile(session):
+        real_lock(session)
+        session.execute(update(Reference).where(Reference.id == refs[2]).values(active=False))
+
+    monkeypatch.setattr(store, "lock", merged_meanwhile)
+    with pytest.raises(MetasiftError, match=f"no reference #{refs[2]}"):
+        project.decide(refs[2], TA, "alice", "include")
+    monkeypatch.undo()
+    assert refs[2] not in project.stage_states(TA)
+    assert project.audit_log(action="screen.decide") == []
+
+
 def test_undo_restores_the_previous_decision(project, refs):
     project.decide(refs[0], TA, "alice", "include")
     project.decide(refs[1], TA, "alice", "exclude")

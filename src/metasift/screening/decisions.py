@@ -277,7 +277,23 @@ _PRIOR_ROWS = (
     .where(_REFS.c.id == bindparam("ref"))
     .order_by(_TABLE.c.id)
 )
-_INSERT_RETURNING_ID = insert(_TABLE).returning(_TABLE.c.id)
+_DECISION_VALUES = (
+    "reference_id", "stage", "reviewer", "kind", "decision", "reason", "note", "created_at",
+)  # fmt: skip
+# the insert of one decision, made only if its reference is (still) active: the check and the
+# write in one statement under the write lock
+_INSERT_IF_ACTIVE = (
+    insert(_TABLE)
+    .from_select(
+        _DECISION_VALUES,
+        select(*(bindparam(c, type_=_TABLE.c[c].type) for c in _DECISION_VALUES)).where(
+            select(_REFS.c.id)
+            .where(_REFS.c.id == bindparam("reference_id"), _REFS.c.active)
+            .exists()
+        ),
+    )
+    .returning(_TABLE.c.id)
+)
 _ROWS_FROM = (
     select(_TABLE)
     .where(_TABLE.c.stage == bindparam("stage"), _TABLE.c.id >= bindparam("from_id"))
@@ -406,7 +422,10 @@ def decide(
     """Record one reviewer's decision (a new row; an earlier one of theirs is superseded)."""
     _validate(protocol, stage, decision, reason, "screen")
     _check_reviewer(protocol, reviewer, ("reviewer", "owner"))
-    with store.write() as s:  # the one writer: keep this short (plain statements, no ORM loads)
+    # The write lock is taken after the reads, for the two inserts alone: every decision of every
+    # reviewer passes through it (plain statements, no ORM loads). A concurrent write by the same
+    # reviewer on the same reference can only make the audit's "before" stale.
+    with store.write(lock_now=False) as s:
         # the reference (is it there and active?) and this reviewer's earlier rows on it, at once
         rows = s.execute(
             _PRIOR_ROWS, {"ref": reference_id, "stage": stage, "reviewer": reviewer}
@@ -432,8 +451,11 @@ def decide(
             "note": note or "",
             "created_at": utcnow(),
         }
+        store.lock(s)
         s.info[_WROTE] = True
-        new_id = s.execute(_INSERT_RETURNING_ID, values).scalar_one()
+        new_id = s.execute(_INSERT_IF_ACTIVE, values).scalar_one_or_none()
+        if new_id is None:  # merged away since it was read
+            raise MetasiftError(f"no reference #{reference_id} to screen")
         row = Decision(id=new_id, **values)
         make_transient_to_detached(row)  # as if loaded, like the rows of stage_states
         Store.audit(

@@ -168,19 +168,31 @@ class Store:
 
     # -- sessions --------------------------------------------------------------------------------
     @contextmanager
-    def write(self) -> Iterator[Session]:
-        """One write transaction: all or nothing, one writer at a time across processes."""
+    def write(self, *, lock_now: bool = True) -> Iterator[Session]:
+        """One write transaction: all or nothing, one writer at a time across processes.
+
+        ``lock_now=False`` (PostgreSQL): the transaction may read first and takes the write lock
+        with :meth:`lock` before its first write; a short write that reads what it needs
+        beforehand then holds the lock for its writes alone (SQLite's BEGIN IMMEDIATE always
+        locks at the start). Rows written under the lock become visible in id order, which the
+        incremental decision index relies on."""
         try:
             with self.engine.connect() as conn:
                 if self.dialect == "sqlite":
                     conn.execution_options(sqlite_begin="IMMEDIATE")
                 with Session(bind=conn, expire_on_commit=False) as session:
                     with session.begin():
-                        if self.dialect == "postgresql":
-                            session.execute(_WRITE_LOCK, {"k": WRITE_LOCK_KEY})
+                        if lock_now:
+                            self.lock(session)
                         yield session
         except OperationalError as exc:
             raise StoreError(f"the store refused a write ({self.safe_url}): {exc.orig}") from exc
+
+    def lock(self, session: Session) -> None:
+        """Take the store's write lock in ``session``'s transaction (PostgreSQL: an advisory
+        lock until commit; SQLite: held since BEGIN IMMEDIATE)."""
+        if self.dialect == "postgresql":
+            session.execute(_WRITE_LOCK, {"k": WRITE_LOCK_KEY})
 
     @contextmanager
     def read(self) -> Iterator[Session]:
