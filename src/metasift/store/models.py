@@ -126,6 +126,17 @@ class Record(Base):
     reference: Mapped[Reference | None] = relationship(back_populates="records")
     __table_args__ = (UniqueConstraint("source_id", "position"),)
 
+    @property
+    def raw_fields(self) -> dict[str, list[str]]:
+        """The source fields verbatim. ``raw`` holds them as the import wrote them, where a
+        field whose one value is the normalised abstract or title is the string ``"abstract"``
+        or ``"title"`` (see ``metasift.workflow.importing.pack_raw``); this puts the text back."""
+        raw = self.raw or {}
+        title, abstract = [self.title], [self.abstract]
+        return {
+            k: abstract if v == "abstract" else title if v == "title" else v for k, v in raw.items()
+        }
+
     def to_data(self):
         """The normalised citation as a :class:`metasift.records.RecordData` (no raw fields)."""
         from metasift.records import Author, RecordData

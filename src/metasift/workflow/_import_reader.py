@@ -34,6 +34,8 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
+from orjson import dumps as _orjson_dumps
+
 from metasift.errors import ImportFormatError, MetasiftError
 
 CHUNK = 2000  # records per write (and per frame)
@@ -47,13 +49,24 @@ BODY_COLUMNS = (
 )  # fmt: skip
 
 
+def _dumps(value) -> str:
+    """JSON text of a record's list or dict of strings. orjson refuses what is not valid UTF-8
+    (a lone surrogate from a broken file); ``json.dumps`` escapes it, as the ORM would."""
+    try:
+        return _orjson_dumps(value).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
 def record_batches(stream, database: str, chunk: int = CHUNK) -> Iterator[list[tuple]]:
     """Lists of record bodies (``BODY_COLUMNS``) from a :class:`~metasift.sources.ReadStream`.
 
-    JSON columns are serialised here exactly as SQLAlchemy's JSON type does it (``json.dumps``
-    with its defaults), so the ORM reads back what it would have written. A record without a
-    source database gets the import's ``database``."""
-    dumps = json.dumps
+    JSON columns are serialised here with orjson (the raw fields are about as many bytes as the
+    file; ``json.dumps`` took a quarter of the reader's time on them, orjson a twentieth): the same
+    JSON values as SQLAlchemy's JSON type writes (``json.dumps``), in compact UTF-8 rather than
+    ASCII escapes, so the ORM reads back what it would have written. A record without a source
+    database gets the import's ``database``."""
+    dumps = _dumps
     batch: list[tuple] = []
     for rec in stream:
         batch.append(

@@ -17,6 +17,7 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from orjson import dumps as _orjson_dumps
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -103,9 +104,9 @@ def reference_row(rec: RecordData) -> dict:
 # them. Reference ids are assigned here instead of read back: the write lock (BEGIN IMMEDIATE /
 # the advisory lock) keeps every other writer out, and the ids are the ones the database would
 # have given (SQLite: max(id) + 1 onwards, its rule for INTEGER PRIMARY KEY without
-# AUTOINCREMENT; PostgreSQL: nextval of the column's sequence). Values are what the ORM writes:
-# JSON as json.dumps text (see ``record_batches``), booleans, and on SQLite the DateTime type's
-# own text form. On PostgreSQL the rows go in with COPY.
+# AUTOINCREMENT; PostgreSQL: nextval of the column's sequence). Values are what the ORM reads:
+# JSON text (see ``record_batches``; the raw fields packed, see ``pack_raw``), booleans, and on
+# SQLite the DateTime type's own text form. On PostgreSQL the rows go in with COPY.
 
 REFERENCE_COLUMNS = (
     "id", "title", "abstract", "authors", "year", "journal", "doi", "pmid", "active", "created_at",
@@ -120,12 +121,34 @@ def _rows(bodies: list[tuple], source_id: int, position: int, ref_ids, created):
         for rid, b in zip(ref_ids, bodies, strict=True)
     ]
     recs = [
-        (source_id, pos, rid, *b)
+        (source_id, pos, rid, *b[:-1], pack_raw(b[-1], b[1], b[2]))
         for pos, rid, b in zip(
             range(position, position + len(bodies)), ref_ids, bodies, strict=True
         )
     ]
     return refs, recs
+
+
+def pack_raw(raw_json: str, title: str, abstract: str) -> str:
+    """The raw fields' JSON as the store keeps it: a field whose one value is exactly the
+    record's normalised abstract (or title) is written as the string ``"abstract"``
+    (``"title"``) instead of the list holding that text again. Raw values are otherwise always
+    lists, so the string is unambiguous; :attr:`Record.raw_fields` puts the text back. Most
+    abstracts need no normalising, so this spares a sixth of a store's bytes (and of the time
+    SQLite spends writing and checkpointing them).
+
+    The fields are found in the JSON text, as orjson wrote it (``record_batches``: compact, a
+    flat object of lists of strings): ``":["<text>"]`` is such a field and nothing else. The
+    leading quote is unescaped, so it ends a key or starts a string; had it started a string,
+    that string would be ``":["``'s ``:[``, closed by the next quote, after which JSON allows
+    only ``:``, ``,`` or ``]``, so a text starting with one of those is never packed. (A
+    fallback ``json.dumps`` text has spaces and is kept as it is.)"""
+    for text, name in ((abstract, '":"abstract"'), (title, '":"title"')):
+        if text and text[0] not in ":,]":
+            needle = f'":[{_orjson_dumps(text).decode()}]'
+            if needle in raw_json:
+                raw_json = raw_json.replace(needle, name)
+    return raw_json
 
 
 def _column_list(columns: tuple[str, ...]) -> str:
