@@ -110,6 +110,24 @@ def test_conflicts_are_resolved_by_a_resolver_and_recorded(project, refs):
     assert ev.actor == "carol" and set(ev.before) == {"alice", "bob"}
 
 
+def test_the_newest_resolution_decides_whoever_made_it(project, refs):
+    """Two resolvers (carol; alice as owner) in turn: the last resolution stands, and undoing it
+    brings back the one before."""
+    project.decide(refs[0], TA, "alice", "include")
+    project.decide(refs[0], TA, "bob", "exclude", reason="wrong population")
+    project.resolve(refs[0], TA, "carol", "include")
+    project.resolve(refs[0], TA, "alice", "exclude", reason="wrong population")
+    st = project.stage_states(TA)[refs[0]]
+    assert (st.status, st.resolution.reviewer) == ("excluded", "alice")
+    project.resolve(refs[0], TA, "carol", "include", note="on reflection")
+    st = project.stage_states(TA)[refs[0]]
+    assert (st.status, st.resolution.reviewer, st.resolution.note) == (
+        "included",
+        "carol",
+        "on reflection",
+    )
+
+
 def test_reasons_come_from_the_protocol_and_are_required_at_full_text(project, refs):
     with pytest.raises(MetasiftError, match="not an exclusion reason"):
         project.decide(refs[0], TA, "alice", "exclude", reason="boring")

@@ -224,8 +224,10 @@ class _StageIndex:
                 continue
             st = RefState(ref, self.stage)
             for k in keys:
-                if k[2] == "resolution":
-                    st.resolution = stacks[k][-1]
+                if k[2] == "resolution":  # the newest standing resolution, whoever made it
+                    top = stacks[k][-1]
+                    if st.resolution is None or top.id > st.resolution.id:
+                        st.resolution = top
                 else:
                     st.decisions[k[1]] = stacks[k][-1]
             placed.append((self.first[keys[0]], ref, _derive(st, required)))
