@@ -49,8 +49,9 @@ def replay(session, protocol, stage) -> dict[int, RefState]:
         if not v:
             continue
         s = states.setdefault(ref, RefState(ref, st))
-        if kind == "resolution":
-            s.resolution = v[-1]
+        if kind == "resolution":  # the newest standing resolution, whoever made it
+            if s.resolution is None or v[-1].id > s.resolution.id:
+                s.resolution = v[-1]
         else:
             s.decisions[reviewer] = v[-1]
     for s in states.values():
