@@ -145,9 +145,7 @@ def pack_raw(raw_json: str, title: str, abstract: str) -> str:
     fallback ``json.dumps`` text has spaces and is kept as it is.)"""
     for text, name in ((abstract, '":"abstract"'), (title, '":"title"')):
         if text and text[0] not in ":,]":
-            needle = f'":[{_orjson_dumps(text).decode()}]'
-            if needle in raw_json:
-                raw_json = raw_json.replace(needle, name)
+            raw_json = raw_json.replace(f'":[{_orjson_dumps(text).decode()}]', name)
     return raw_json
 
 
