@@ -50,6 +50,11 @@ class StoreError(MetasiftError):
     """The review store cannot be opened, or a write broke an invariant."""
 
 
+class StoreBusy(StoreError):
+    """The store's write lock was not granted within the time the caller would wait; nothing was
+    written (try again, waiting longer)."""
+
+
 class BlindingError(MetasiftError):
     """A reviewer asked for another reviewer's decision before both have decided."""
 

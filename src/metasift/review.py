@@ -286,6 +286,7 @@ class Review:
         *,
         reason: str = "",
         note: str = "",
+        lock_wait: float | None = None,
     ):
         from metasift.screening.decisions import decide
 
@@ -298,6 +299,7 @@ class Review:
             decision,
             reason=reason,
             note=note,
+            lock_wait=lock_wait,
         )
 
     def undo(self, stage: str, reviewer: str):

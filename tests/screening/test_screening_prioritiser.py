@@ -224,3 +224,21 @@ def test_relevance_is_the_models_decision_function():
     nb = plugins.load("classifiers", "nb")().fit(X, y)
     jll = nb.predict_joint_log_proba(X)
     assert np.allclose(nb.relevance(X), jll[:, 1] - jll[:, 0])
+
+
+def test_a_querier_asked_for_the_top_gives_the_head_of_its_whole_order():
+    """``rank(..., top=k)`` sorts only the rows that can be in the first k, with the same random
+    tie-breaks: its result is exactly the first k of the whole order (many ties included)."""
+    import numpy as np
+
+    from metasift.screening.queriers import MaxQuery, UncertaintyQuery
+
+    rng = np.random.default_rng(7)
+    for trial in range(500):
+        n = int(rng.integers(1, 200))
+        scores = rng.integers(-3, int(rng.integers(1, 6)), n) / 2.0  # few distinct values
+        top = int(rng.integers(0, n + 3))
+        for querier in (MaxQuery(), UncertaintyQuery()):
+            whole = querier.rank(scores, trial)
+            head = querier.rank(scores, trial, top=top)
+            assert np.array_equal(whole[:top], head), (trial, n, top)

@@ -30,23 +30,56 @@ def test_decisions_are_append_only_and_the_newest_stands(project, refs):
 
 
 def test_a_reference_merged_away_while_deciding_is_refused(project, refs, monkeypatch):
-    """decide reads first and takes the write lock for its insert alone; a merge committed in
-    between (here: inside the lock) must not leave a decision on an inactive reference."""
-    from sqlalchemy import update
+    """decide reads first and takes the write lock for its insert alone. A merge that holds the
+    lock while decide waits for it, and commits, must not leave a decision on an inactive
+    reference: the insert checks the reference after the lock is granted (PostgreSQL: in a
+    statement of its own, whose snapshot comes after the lock)."""
+    import threading
+    import time
+
+    from sqlalchemy import text, update
 
     from metasift.store.models import Reference
 
     store = project.store
-    real_lock = store.lock
+    entry = "write_one" if store.dialect == "postgresql" else "write"
+    real = getattr(store, entry)
+    reached = threading.Event()
 
-    def merged_meanwhile(session):
-        real_lock(session)
-        session.execute(update(Reference).where(Reference.id == refs[2]).values(active=False))
+    def locked_write(*args, **kwargs):
+        reached.set()
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(store, "lock", merged_meanwhile)
-    with pytest.raises(MetasiftError, match=f"no reference #{refs[2]}"):
-        project.decide(refs[2], TA, "alice", "include")
+    monkeypatch.setattr(store, entry, locked_write)
+    outcome: dict = {}
+
+    def deciding():
+        try:
+            outcome["row"] = project.decide(refs[2], TA, "alice", "include")
+        except Exception as exc:  # noqa: BLE001 - checked below
+            outcome["error"] = exc
+
+    with store.write() as s:  # the merge: holds the write lock from here to its commit
+        s.execute(update(Reference).where(Reference.id == refs[2]).values(active=False))
+        worker = threading.Thread(target=deciding)
+        worker.start()
+        assert reached.wait(30), "decide never reached its write"
+        if store.dialect == "postgresql":  # wait until it is queued on the advisory lock
+            deadline = time.monotonic() + 30
+            with store.engine.connect() as probe:
+                while not probe.execute(
+                    text(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                    )
+                ).scalar():
+                    assert time.monotonic() < deadline, "decide never waited for the lock"
+                    time.sleep(0.01)
+        else:
+            time.sleep(0.3)  # BEGIN IMMEDIATE waits on the busy timeout
+    worker.join(30)
     monkeypatch.undo()
+    assert isinstance(outcome.get("error"), MetasiftError), outcome
+    assert f"no reference #{refs[2]}" in str(outcome["error"])
     assert refs[2] not in project.stage_states(TA)
     assert project.audit_log(action="screen.decide") == []
 
@@ -163,3 +196,26 @@ def test_full_text_takes_only_title_abstract_includes_and_counts_reasons(project
     assert st[refs[3]].status == "included"
     counts = project.status().stages[FT]
     assert counts["eligible"] == 4 and counts["excluded"] == 1 and counts["not_retrieved"] == 1
+
+
+def test_a_bounded_wait_for_the_write_lock_records_nothing_when_it_runs_out(project, refs):
+    """decide(lock_wait=...) on PostgreSQL: while another writer holds the store's write lock,
+    the decision gives up after that long with StoreBusy and nothing is written (the web app then
+    retries in a thread, waiting as long as it takes)."""
+    import time
+
+    from metasift.errors import StoreBusy
+
+    if project.store.dialect != "postgresql":
+        pytest.skip("lock_wait is a PostgreSQL lock timeout (SQLite waits on its busy timeout)")
+    with project.store.write():  # another writer holds the lock
+        t0 = time.monotonic()
+        with pytest.raises(StoreBusy):
+            project.decide(refs[0], TA, "alice", "include", lock_wait=0.05)
+        assert time.monotonic() - t0 < 5
+    assert project.stage_states(TA) == {}
+    assert project.audit_log(action="screen.decide") == []
+    row = project.decide(refs[0], TA, "alice", "include", lock_wait=0.05)  # lock free: recorded
+    assert project.stage_states(TA)[refs[0]].decisions["alice"].id == row.id
+    ev = project.audit_log(action="screen.decide")[-1]
+    assert ev.after["id"] == row.id and ev.after["decision"] == "include" and ev.before is None

@@ -46,6 +46,25 @@ def test_registry_next_matches_library_queue(project, make_refs, monkeypatch):
     assert first_alice.reference.id in ids
 
 
+def test_a_partial_order_gives_the_same_next_as_the_whole_order(project, make_refs, monkeypatch):
+    """After a retraining only the head of the order is sorted (ORDER_TOP rows); a request that
+    walks past it gets the whole order, and the same record as a queue that sorted everything."""
+    make_refs(project, _titles(30))
+    head_only, whole = services.QueueRegistry(project), services.QueueRegistry(project)
+    picked = []
+    for step in range(10):  # no retraining: the decided rows stay at the head of the order
+        monkeypatch.setattr(services, "ORDER_TOP", 2)
+        a, _ = head_only.next("bob", "title_abstract")
+        monkeypatch.setattr(services, "ORDER_TOP", 10**9)
+        b, _ = whole.next("bob", "title_abstract")
+        assert a.reference.id == b.reference.id and a.rank == b.rank, step
+        picked.append(a.reference.id)
+        project.decide(a.reference.id, "title_abstract", "bob", "exclude")
+    assert len(set(picked)) == 10
+    held = head_only.get("bob", "title_abstract")._ordered
+    assert held[2] is False and len(held[1]) == 30  # it went on to the whole order
+
+
 def test_registry_rules_done_and_rebuilt_after_import(project, make_refs):
     ids = make_refs(project, _titles(3))
     reg = services.QueueRegistry(project)

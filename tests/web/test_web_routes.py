@@ -138,6 +138,43 @@ def test_screen_decide_and_undo(clients, web):
     assert ("bob", "screen.decide") in events and ("bob", "screen.undo") in events
 
 
+def test_a_decision_waits_for_a_long_writer_and_is_recorded(clients, web, monkeypatch):
+    """A decision made while another writer holds the store's write lock (an import, say) is
+    recorded once the lock is free: on PostgreSQL the event loop's short wait runs out and the
+    decision goes to a thread that waits (the page that asked first: blocking nothing else)."""
+    import threading
+    import time
+
+    from metasift.web import app as web_app
+
+    review, _, ids = web
+    c = clients["bob"]
+    ref = current_ref(c.get("/screen/title_abstract").text)
+    held, release = threading.Event(), threading.Event()
+
+    def long_writer():
+        from sqlalchemy import text
+
+        with review.store.write() as s:
+            s.execute(text("SELECT 1"))  # SQLite: BEGIN IMMEDIATE is sent with the first statement
+            held.set()
+            release.wait(30)
+
+    monkeypatch.setattr(web_app, "INLINE_LOCK_WAIT", 0.02)
+    writer = threading.Thread(target=long_writer)
+    writer.start()
+    assert held.wait(30)
+    threading.Timer(0.5, release.set).start()
+    t0 = time.monotonic()
+    r = _decide(c, "title_abstract", ref, "include")
+    waited = time.monotonic() - t0
+    writer.join(30)
+    assert r.status_code == 303, r.text
+    assert waited >= 0.4  # it did wait for the writer
+    assert review.stage_states("title_abstract")[ref].decisions["bob"].decision == "include"
+    assert len(review.audit_log(action="screen.decide")) == 1
+
+
 def test_screen_maybe_and_note(clients, web):
     review, _, _ = web
     c = clients["alice"]

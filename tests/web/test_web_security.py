@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 
 from starlette.testclient import TestClient
 from webhelpers import PASSWORDS, csrf_of, login, token
@@ -178,6 +179,37 @@ def test_viewer_and_other_roles_cannot_write(clients, web):
     assert r.status_code == 403
     assert review.stage_states("title_abstract") == {}
     assert review.status().records == 8
+
+
+def test_a_role_change_takes_effect_on_the_next_request(clients, web, monkeypatch):
+    """The server keeps who-has-which-role in memory for at most USER_TTL seconds: a change made
+    through the users module in this process is seen at once, one made elsewhere (the CLI,
+    another worker; here: the table changed directly) once USER_TTL has passed."""
+    from sqlalchemy import update
+
+    from metasift.store.models import User
+    from metasift.web import users
+
+    review, _, ids = web
+    bob = clients["bob"]
+    assert bob.get("/screen/title_abstract").status_code == 200
+    users.set_role(review.store, "bob", "viewer", actor="alice")
+    assert bob.get("/screen/title_abstract").status_code == 403  # at once
+    users.set_role(review.store, "bob", "reviewer", actor="alice")
+    assert bob.get("/screen/title_abstract").status_code == 200
+    monkeypatch.setattr(users, "USER_TTL", 0.3)
+    with review.store.write() as s:  # as another process would: the module does not know
+        s.execute(update(User).where(User.name == "bob").values(active=False))
+    deadline = time.monotonic() + 10
+    while bob.get("/screen/title_abstract", follow_redirects=False).status_code != 303:
+        assert time.monotonic() < deadline, "a deactivated user was still served"  # login page
+        time.sleep(0.05)
+    r = bob.post(
+        "/screen/title_abstract/decide",
+        data={"csrf_token": token(bob), "reference_id": ids[0], "decision": "include"},
+    )
+    assert r.status_code in (401, 403)
+    assert review.stage_states("title_abstract") == {}
 
 
 def test_tampered_session_cookie_is_not_signed_in(web):

@@ -21,6 +21,7 @@ Rules (enforced here, in the library, so no interface can bypass them):
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 import weakref
 from collections import defaultdict
@@ -28,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from sqlalchemy import bindparam, event, insert, select
+from sqlalchemy import bindparam, event, insert, select, text
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from metasift.errors import BlindingError, MetasiftError, check_param
@@ -296,6 +297,26 @@ _INSERT_IF_ACTIVE = (
     )
     .returning(_TABLE.c.id)
 )
+_AUDITED = ("reference_id", "stage", "reviewer", "kind", "decision", "reason", "note")
+# PostgreSQL: the decision (if the reference is active) and its audit event in one statement; the
+# event's "after" is the decision as inserted, its id included. The JSON parameters are JSON text.
+_DECIDE_PG = text(
+    """
+    WITH d AS (
+        INSERT INTO decision (reference_id, stage, reviewer, kind, decision, reason, note, created_at)
+        SELECT :reference_id, :stage, :reviewer, :kind, :decision, :reason, :note, :created_at
+        WHERE EXISTS (SELECT 1 FROM reference WHERE id = :reference_id AND active)
+        RETURNING id
+    ), e AS (
+        INSERT INTO event (at, actor, action, entity, entity_id, before, after)
+        SELECT :created_at, :reviewer, 'screen.decide', 'reference', :entity_id,
+               CAST(:before AS JSON),
+               CAST(jsonb_build_object('id', d.id) || CAST(:after AS JSONB) AS JSON)
+        FROM d
+    )
+    SELECT id FROM d
+    """
+)
 _ROWS_FROM = (
     select(_TABLE)
     .where(_TABLE.c.stage == bindparam("stage"), _TABLE.c.id >= bindparam("from_id"))
@@ -420,14 +441,18 @@ def decide(
     *,
     reason: str = "",
     note: str = "",
+    lock_wait: float | None = None,
 ) -> Decision:
-    """Record one reviewer's decision (a new row; an earlier one of theirs is superseded)."""
+    """Record one reviewer's decision (a new row; an earlier one of theirs is superseded).
+
+    ``lock_wait`` (PostgreSQL): wait at most this many seconds for the store's write lock, else
+    raise :class:`~metasift.errors.StoreBusy` having recorded nothing (default: no limit)."""
     _validate(protocol, stage, decision, reason, "screen")
     _check_reviewer(protocol, reviewer, ("reviewer", "owner"))
-    # The write lock is taken after the reads, for the two inserts alone: every decision of every
-    # reviewer passes through it (plain statements, no ORM loads). A concurrent write by the same
-    # reviewer on the same reference can only make the audit's "before" stale.
-    with store.write(lock_now=False) as s:
+    # The reads come first, outside the write lock; the lock covers the inserts alone, and every
+    # decision of every reviewer passes through it. A concurrent write by the same reviewer on
+    # the same reference can only make the audit's "before" stale.
+    with store.read() as s:
         # the reference (is it there and active?) and this reviewer's earlier rows on it, at once
         rows = s.execute(
             _PRIOR_ROWS, {"ref": reference_id, "stage": stage, "reviewer": reviewer}
@@ -441,35 +466,54 @@ def decide(
                 f"reference #{reference_id} was not included at title/abstract; it cannot be "
                 "screened at full text"
             )
-        prior = _standing([r for r in rows if r.id is not None])
-        before = next(iter(prior.values()), None)
-        values = {
-            "reference_id": reference_id,
-            "stage": stage,
-            "reviewer": reviewer,
-            "kind": "screen",
-            "decision": decision,
-            "reason": reason or "",
-            "note": note or "",
-            "created_at": utcnow(),
-        }
-        store.lock(s)
-        s.info[_WROTE] = True
-        new_id = s.execute(_INSERT_IF_ACTIVE, values).scalar_one_or_none()
-        if new_id is None:  # merged away since it was read
-            raise MetasiftError(f"no reference #{reference_id} to screen")
-        row = Decision(id=new_id, **values)
-        make_transient_to_detached(row)  # as if loaded, like the rows of stage_states
-        Store.audit(
-            s,
-            reviewer,
-            "screen.decide",
-            "reference",
-            reference_id,
-            before=_as_dict(before),
-            after=_as_dict(row),
+    prior = _standing([r for r in rows if r.id is not None])
+    before = next(iter(prior.values()), None)
+    values = {
+        "reference_id": reference_id,
+        "stage": stage,
+        "reviewer": reviewer,
+        "kind": "screen",
+        "decision": decision,
+        "reason": reason or "",
+        "note": note or "",
+        "created_at": utcnow(),
+    }
+    # The insert is made only if the reference is still active when the lock is held, so a
+    # merge in between is refused.
+    if store.dialect == "postgresql":
+        # the decision and its audit event in one statement, sent with the lock and the commit
+        # in one round trip (Store.write_one)
+        after = {k: values[k] for k in _AUDITED}  # the event gets the new row's id in SQL
+        found = store.write_one(
+            _DECIDE_PG,
+            lock_wait=lock_wait,
+            params={
+                **values,
+                "entity_id": str(reference_id),
+                "before": json.dumps(_as_dict(before)),
+                "after": json.dumps(after),
+            },
         )
-        return row
+        new_id = found[0][0] if found else None
+    else:
+        with store.write() as s:
+            s.info[_WROTE] = True
+            new_id = s.execute(_INSERT_IF_ACTIVE, values).scalar_one_or_none()
+            if new_id is not None:
+                Store.audit(
+                    s,
+                    reviewer,
+                    "screen.decide",
+                    "reference",
+                    reference_id,
+                    before=_as_dict(before),
+                    after=_as_dict(Decision(id=new_id, **values)),
+                )
+    if new_id is None:  # merged away since it was read
+        raise MetasiftError(f"no reference #{reference_id} to screen")
+    row = Decision(id=new_id, **values)
+    make_transient_to_detached(row)  # as if loaded, like the rows of stage_states
+    return row
 
 
 def undo_last(store: Store, protocol: Protocol, stage: str, reviewer: str) -> Decision | None:

@@ -62,6 +62,16 @@ def train_scores(
     return rng.random(X.shape[0])
 
 
+def _takes_top(querier) -> bool:
+    """Does ``querier.rank`` accept ``top`` (the built-in ones do; a plug-in may not)?"""
+    import inspect
+
+    try:
+        return "top" in inspect.signature(querier.rank).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 @dataclass(frozen=True)
 class _Model:
     scores: np.ndarray
@@ -139,10 +149,12 @@ class Prioritiser:
         if not hasattr(self, "model_"):
             raise MetasiftError("Prioritiser is not fitted; call fit(texts, labelled) first")
 
-    def rank(self, exclude: Sequence[int] = ()) -> np.ndarray:
+    def rank(self, exclude: Sequence[int] = (), top: int | None = None) -> np.ndarray:
         """Indices of the unlabelled records, best first, from the latest finished model.
 
-        ``exclude`` drops further records (e.g. labelled since that model was trained).
+        ``exclude`` drops further records (e.g. labelled since that model was trained). ``top``:
+        only the first ``top`` are needed; the result starts with exactly those of the whole
+        order and may hold more (a querier without ``top`` returns them all).
         """
         self._check_fitted()
         model = self.model_
@@ -153,5 +165,9 @@ class Prioritiser:
             mask[np.asarray(list(exclude), dtype=int)] = False
         candidates = np.flatnonzero(mask)
         rng = as_generator(self.setup.random_state)
-        order = self.components_.querier.rank(model.scores[candidates], rng)
+        querier = self.components_.querier
+        if top is not None and _takes_top(querier):
+            order = querier.rank(model.scores[candidates], rng, top=top)
+        else:
+            order = querier.rank(model.scores[candidates], rng)
         return candidates[order]

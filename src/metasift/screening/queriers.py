@@ -24,18 +24,27 @@ def as_generator(random_state) -> np.random.Generator:
     return np.random.default_rng(random_state)
 
 
-def _order(key: np.ndarray, rng) -> np.ndarray:
-    """Indices sorting ``key`` ascending, ties in random order."""
+def _order(key: np.ndarray, rng, top: int | None = None) -> np.ndarray:
+    """Indices sorting ``key`` ascending, ties in random order. With ``top``, only the first
+    ``top`` of that same order (the random draws are the same, so the prefix is identical):
+    the rows whose key is at most the ``top``-th smallest are sorted, not all of them."""
     tiebreak = rng.random(len(key))
-    return np.lexsort((tiebreak, key))
+    if top is None or top >= len(key):
+        return np.lexsort((tiebreak, key))
+    if top <= 0:
+        return np.empty(0, dtype=np.intp)
+    kth = np.partition(key, top - 1)[top - 1]
+    near = np.flatnonzero(key <= kth)  # every row that can be in the first ``top``
+    return near[np.lexsort((tiebreak[near], key[near]))][:top]
 
 
 class MaxQuery(BaseEstimator):
     """Most likely relevant first (certainty-based sampling)."""
 
-    def rank(self, scores, random_state=None) -> np.ndarray:
+    def rank(self, scores, random_state=None, top: int | None = None) -> np.ndarray:
+        """Positions best first; with ``top``, only the first ``top`` of the same order."""
         rng = as_generator(random_state)
-        return _order(-np.asarray(scores, dtype=float), rng)
+        return _order(-np.asarray(scores, dtype=float), rng, top)
 
 
 class UncertaintyQuery(BaseEstimator):
@@ -44,9 +53,10 @@ class UncertaintyQuery(BaseEstimator):
     def __init__(self, boundary: float = 0.0):
         self.boundary = boundary
 
-    def rank(self, scores, random_state=None) -> np.ndarray:
+    def rank(self, scores, random_state=None, top: int | None = None) -> np.ndarray:
+        """Positions best first; with ``top``, only the first ``top`` of the same order."""
         rng = as_generator(random_state)
-        return _order(np.abs(np.asarray(scores, dtype=float) - self.boundary), rng)
+        return _order(np.abs(np.asarray(scores, dtype=float) - self.boundary), rng, top)
 
 
 class MixedQuery(BaseEstimator):
@@ -56,7 +66,8 @@ class MixedQuery(BaseEstimator):
         self.every = every
         self.boundary = boundary
 
-    def rank(self, scores, random_state=None) -> np.ndarray:
+    def rank(self, scores, random_state=None, top: int | None = None) -> np.ndarray:
+        """Positions best first (the whole order: ``top`` is accepted and not used)."""
         if not (isinstance(self.every, int) and self.every >= 2):
             raise ParameterError("every", "MixedQuery", None, self.every)
         rng = as_generator(random_state)

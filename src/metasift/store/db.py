@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from metasift.errors import StoreError
+from metasift.errors import StoreBusy, StoreError
 from metasift.store.models import Event, utcnow
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -52,6 +52,7 @@ def normalise_url(url: str) -> str:
 
 _AUDIT_INSERT = insert(Event.__table__)  # built once: its compiled form is reused
 _WRITE_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+_WRITE_LOCK_SQL = "SELECT pg_advisory_xact_lock(%s)"
 
 
 class Store:
@@ -70,10 +71,18 @@ class Store:
         if self.dialect == "sqlite":
             kwargs["connect_args"] = {"timeout": 60}
         self.engine: Engine = create_engine(self.url, **kwargs)
+        self._read_engine: Engine = self.engine
+        self._compiled: dict = {}  # id -> (statement, compiled): write_one's, compiled once
         if self.dialect == "sqlite":
             self._sqlite_setup(self.engine)
         else:
             self._ping_when_idle(self.engine)
+            # Reads on PostgreSQL run without a transaction block (same pool): under READ
+            # COMMITTED every statement takes its own snapshot inside a transaction too, so a
+            # read sees exactly what it would in one, minus the BEGIN and ROLLBACK round trips
+            # (two of the three a one-query read made). SQLite keeps its read transaction: there
+            # it is what gives the statements of one read a single snapshot.
+            self._read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     # -- connection set-up -------------------------------------------------------------------
     @staticmethod
@@ -194,11 +203,59 @@ class Store:
         if self.dialect == "postgresql":
             session.execute(_WRITE_LOCK, {"k": WRITE_LOCK_KEY})
 
+    def write_one(self, stmt, params: dict, *, lock_wait: float | None = None) -> list:
+        """One write statement in a transaction of its own, under the write lock, committed;
+        returns the statement's rows (for ``RETURNING``). PostgreSQL only (SQLite: use
+        :meth:`write`).
+
+        BEGIN, the lock, the statement and COMMIT go to the server together (psycopg's pipeline
+        mode) and run there back to back, so the store-wide lock is held only while the server
+        works, never across a round trip to this process: under load its threads can wait
+        milliseconds for the GIL between two statements, and every writer would wait with them.
+        They stay separate statements, so the statement's snapshot is taken after the lock is
+        granted and sees every write committed before it (a merge, say).
+
+        ``lock_wait``: wait at most this many seconds for the lock, then raise
+        :class:`StoreBusy` having written nothing (default: wait as long as it takes)."""
+        import psycopg
+        from psycopg import errors as pg_errors
+
+        if self.dialect != "postgresql":
+            raise StoreError("write_one is for PostgreSQL; use Store.write")
+        held = self._compiled.get(id(stmt))
+        if held is None or held[0] is not stmt:
+            held = self._compiled[id(stmt)] = (stmt, stmt.compile(dialect=self.engine.dialect))
+        compiled = held[1]
+        sql, args = compiled.string, compiled.construct_params(params)
+        try:
+            with self.engine.connect() as conn:
+                pg = conn.connection.driver_connection
+                try:
+                    with pg.pipeline():
+                        if lock_wait is not None:
+                            pg.execute(
+                                "SELECT set_config('lock_timeout', %s, true)",
+                                (f"{max(1, round(lock_wait * 1000))}ms",),
+                            )
+                        pg.execute(_WRITE_LOCK_SQL, (WRITE_LOCK_KEY,))
+                        cur = pg.execute(sql, args)
+                        pg.commit()
+                    return cur.fetchall()
+                except BaseException:
+                    pg.rollback()
+                    raise
+        except pg_errors.LockNotAvailable as exc:
+            raise StoreBusy(f"the store's write lock was busy for {lock_wait} s") from exc
+        except psycopg.Error as exc:
+            raise StoreError(f"the store refused a write ({self.safe_url}): {exc}") from exc
+        except OperationalError as exc:
+            raise StoreError(f"the store refused a write ({self.safe_url}): {exc.orig}") from exc
+
     @contextmanager
     def read(self) -> Iterator[Session]:
         # close() (not rollback()) ends the transaction without expiring the loaded objects,
         # so callers can use what they read after the block.
-        with Session(self.engine, expire_on_commit=False) as session:
+        with Session(self._read_engine, expire_on_commit=False) as session:
             yield session
 
     def dispose(self) -> None:

@@ -33,6 +33,7 @@ RETRAIN_MIN_INTERVAL = 3.0  # seconds between two retrainings of one reviewer's 
 # this process (the texts are the same; each reviewer still has their own classifier and labels).
 _SHARED_CORPORA: dict[tuple, _Corpus] = {}
 _SHARED_LOCK = threading.Lock()
+ORDER_TOP = 2000  # rows ordered after each retraining (the rest only when a request needs them)
 _SHARED_MAX = 4
 
 
@@ -154,7 +155,7 @@ def _robust_queue_class():
 
         def _load(self) -> None:
             self.stale = False
-            self._order, self._order_for = None, None
+            self._ordered = None  # (model, order, partial): see _prepare_order
             self._bg: threading.Thread | None = None
             self._bg_lock = threading.Lock()
             corpus = _shared_corpus(self.review, self.stage, self.prioritiser)
@@ -173,9 +174,9 @@ def _robust_queue_class():
                     return p.X_
                 return features(t)
 
-            def cached_rank(exclude=()):
-                if len(exclude):
-                    return rank(exclude)
+            def cached_rank(exclude=(), top=None):
+                if len(exclude) or top is not None:
+                    return rank(exclude, top=top)
                 model = getattr(p, "model_", None)
                 if cache[0] is not model:
                     cache[1], cache[0] = rank(), model
@@ -200,36 +201,57 @@ def _robust_queue_class():
                 with self.review.store.read() as s:  # shared, read-only: no copy per request
                     states = stage_snapshot(s, self.review.protocol, self.stage)
             required = self.review.protocol.screening.stage(self.stage).reviewers_per_record
-            model = self._prepare_order()
+            model, order, partial = self._prepare_order()
             n_train = model.n_train if model is not None else 0
-            for rank, row in enumerate(self._order):
-                st = states.get(self.ref_ids[row])
-                if st is None or (
-                    self.reviewer not in st.decisions
-                    and st.resolution is None
-                    and st.status == "pending"
-                    and len(st.decisions) < required
-                ):
-                    return Candidate(self.refs[row], rank, n_train)
-            return None
+            start = 0
+            while True:
+                order_head = order
+                for rank, row in enumerate(order[start:], start):
+                    st = states.get(self.ref_ids[row])
+                    if st is None or (
+                        self.reviewer not in st.decisions
+                        and st.resolution is None
+                        and st.status == "pending"
+                        and len(st.decisions) < required
+                    ):
+                        return Candidate(self.refs[row], rank, n_train)
+                if not partial:
+                    return None
+                # every row of the model's first ORDER_TOP is taken: the whole order, once (from
+                # the top again if a newer model has finished meanwhile)
+                was = model
+                model, order, partial = self._prepare_order(full=True)
+                start = len(order_head) if model is was else 0
 
-        def _prepare_order(self):
-            """Rows best first by the latest finished model, then rows labelled since (cached)."""
+        def _prepare_order(self, full: bool = False):
+            """(the latest finished model, rows best first by it then rows labelled since,
+            partial?), cached per model.
+
+            Only the first ``ORDER_TOP`` rows are ordered at first (the same rows, in the same
+            order, as the head of the whole order): a request walks a few of them, and sorting
+            all 50,000 rows after every retraining took most of a retraining's time. The whole
+            order is made when a request walks past them (``full``). The cache is one tuple,
+            replaced at once: the retraining thread and requests both call this."""
             import numpy as np
 
             model = getattr(self.prioritiser, "model_", None)
-            if self._order is None or self._order_for is not model:
-                n = len(self.ref_ids)
-                ranked = (
-                    np.asarray(self.prioritiser.rank(), dtype=int)
-                    if model is not None
-                    else np.arange(n)
-                )
-                rest = np.ones(n, dtype=bool)
-                rest[ranked] = False
-                self._order = np.concatenate([ranked, np.flatnonzero(rest)]).tolist()
-                self._order_for = model
-            return model
+            held = self._ordered
+            if held is not None and held[0] is model and not (full and held[2]):
+                return held
+            n = len(self.ref_ids)
+            if model is None:
+                held = (None, list(range(n)), False)
+            else:
+                top = None if full else ORDER_TOP
+                ranked = np.asarray(self.prioritiser.rank(top=top), dtype=int)
+                if top is not None and len(ranked) >= top:
+                    held = (model, ranked[:top].tolist(), True)
+                else:
+                    rest = np.ones(n, dtype=bool)
+                    rest[ranked] = False
+                    held = (model, np.concatenate([ranked, np.flatnonzero(rest)]).tolist(), False)
+            self._ordered = held
+            return held
 
         def retrain(self, wait: bool = False) -> None:
             try:
@@ -415,19 +437,42 @@ class QueueRegistry:
     def screen(self, reviewer: str, stage: str) -> ScreenState:
         """What the screening page shows: the next candidate, the number eligible and how many
         the reviewer has decided, from one read of the store."""
+        with self.lock(reviewer, stage):
+            return self._screen(self.get(reviewer, stage), reviewer, stage)
+
+    def screen_now(self, reviewer: str, stage: str) -> ScreenState | None:
+        """As :meth:`screen` when it can be answered at once: the reviewer's queue is built and
+        current (no rebuild, no first read of the signature) and no other thread is using it.
+        Else None, having done nothing: the caller then calls :meth:`screen` where waiting is
+        harmless (the web app: in a worker thread rather than its event loop)."""
+        held = self._queues.get((reviewer, stage))
+        sig = self._sigs.get(stage)
+        if held is None or sig is None or held[0] != sig[1]:
+            return None
+        lock = self.lock(reviewer, stage)
+        if not lock.acquire(blocking=False):
+            return None
+        try:
+            if held is not self._queues.get((reviewer, stage)) or held[0] != self.signature(stage):
+                return None
+            return self._screen(held[2], reviewer, stage)
+        finally:
+            lock.release()
+
+    def _screen(self, q, reviewer: str, stage: str) -> ScreenState:
         from metasift.screening.decisions import stage_view
 
-        with self.lock(reviewer, stage):
-            q = self.get(reviewer, stage)
-            with self.review.store.read() as s:
-                view = stage_view(s, self.review.protocol, stage)
-            return ScreenState(q.next(view.states), len(q.ref_ids), view.counts.get(reviewer, 0))
+        with self.review.store.read() as s:
+            view = stage_view(s, self.review.protocol, stage)
+        return ScreenState(q.next(view.states), len(q.ref_ids), view.counts.get(reviewer, 0))
 
     def decided(self, reviewer: str, stage: str) -> None:
-        with self.lock(reviewer, stage):
-            held = self._queues.get((reviewer, stage))
-            if held is not None:
-                held[2].decided()
+        """Mark the reviewer's model stale (retrained in the background). Without the queue's
+        lock: the web app calls this from its event loop, which must not wait for a request
+        that holds it (a queue being built); a queue built meanwhile reads the labels anew."""
+        held = self._queues.get((reviewer, stage))
+        if held is not None:
+            held[2].decided()
 
 
 def my_decided(review, stage: str, reviewer: str) -> int:

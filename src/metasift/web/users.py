@@ -8,6 +8,9 @@ user screens under their own name, which the protocol's ``reviewers`` list must 
 from __future__ import annotations
 
 import re
+import threading
+import time
+import weakref
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -73,7 +76,9 @@ def add_user(store: Store, name: str, role: str, password: str, *, actor: str) -
         s.add(row)
         s.flush()
         Store.audit(s, actor, "user.add", "user", name, after={"name": name, "role": role})
-        return _as_app_user(row)
+        user = _as_app_user(row)
+    forget_users(store)
+    return user
 
 
 def set_role(store: Store, name: str, role: str, *, actor: str) -> AppUser:
@@ -87,7 +92,9 @@ def set_role(store: Store, name: str, role: str, *, actor: str) -> AppUser:
         Store.audit(
             s, actor, "user.role", "user", name, before={"role": before}, after={"role": role}
         )
-        return _as_app_user(row)
+        user = _as_app_user(row)
+    forget_users(store)
+    return user
 
 
 _U = User.__table__
@@ -97,15 +104,45 @@ _USER_BY_NAME = (
 )
 
 
-def get_user(store: Store, name: str) -> AppUser | None:
-    """The active user of that name, or None."""
+# How long this process may answer "who is this user, with what role" from memory. The web app
+# asks on every request; a change made through this module in this process is seen at once (the
+# cache is dropped), a change made by another process (the CLI, another worker) within USER_TTL.
+USER_TTL = 1.0
+_USERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # store -> {name: (at, user)}
+_USERS_LOCK = threading.Lock()
+_generation = 0  # bumped by every forget, so a lookup that overlapped a change is not kept
+
+
+def forget_users(store: Store) -> None:
+    """Drop this process's cached user lookups for ``store`` (after any change to users)."""
+    global _generation
+    with _USERS_LOCK:
+        _USERS.pop(store, None)
+        _generation += 1
+
+
+def get_user(store: Store, name: str, *, max_age: float = USER_TTL) -> AppUser | None:
+    """The active user of that name, or None; read from the store at most ``max_age`` seconds
+    ago (0: now)."""
     if not isinstance(name, str) or not name:
         return None
+    now = time.monotonic()
+    with _USERS_LOCK:
+        hit = _USERS.get(store, {}).get(name)
+        generation = _generation
+    if hit is not None and now - hit[0] < max_age:
+        return hit[1]
     with store.read() as s:
         row = s.execute(_USER_BY_NAME, {"name": name}).first()
-    if row is None or not row.active:
-        return None
-    return AppUser(name=row.name, role=row.role, active=bool(row.active))
+    user = (
+        AppUser(name=row.name, role=row.role, active=True)
+        if row is not None and row.active
+        else None
+    )
+    with _USERS_LOCK:
+        if generation == _generation:
+            _USERS.setdefault(store, {})[name] = (now, user)
+    return user
 
 
 def list_users(store: Store) -> list[AppUser]:
