@@ -1,13 +1,16 @@
 """Web load benchmark: concurrent reviewers screening through the web app over PostgreSQL.
 
     .venv/bin/python benchmarks/web_load.py [--references 50000] [--reviewers 10] [--decisions 200]
-                                            [--workers 2]
+                                            [--workers CORES+1]
 
 Starts (or reuses) the local PostgreSQL server as ``.ci/run`` does (``scripts/pg.sh start``, or
 $METASIFT_TEST_PG), creates a fresh database and a project with ``--references`` references (random
 titles and abstracts from a fixed vocabulary, seed 0) and one web user per reviewer, starts
-``uvicorn metasift.web.app:app_from_env --factory --workers N`` on 127.0.0.1, then runs
-``--reviewers`` simulated reviewers at once (aiohttp, one client session each). Each reviewer signs in,
+``uvicorn metasift.web.app:app_from_env --factory --workers N`` on 127.0.0.1 (N: one more than
+the cores by default), waits until every worker has finished its start-up, then runs
+``--reviewers`` simulated reviewers at once (aiohttp, one client session each, in a fresh Python
+process: not the one that built the project). The project is vacuumed and analysed once built,
+as the autovacuum daemon would have done on a running server. Each reviewer signs in,
 then ``--decisions`` times: GET /screen/title_abstract ("next": the active-learning queue, timed)
 and POST its decision ("decide": the write and the redirect response, timed, not followed).
 
@@ -132,6 +135,10 @@ def build_project(folder: Path, db: str, n_refs: int, reviewers: list[str]):
             )
     for r in reviewers:
         users.add_user(review.store, r, "reviewer", f"{r}-password", actor="bench")
+    # A project of this size on a running server has long been vacuumed and analysed by the
+    # autovacuum daemon; a fresh one would be, a minute after its import, in the middle of the run.
+    with review.store.engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
     return review
 
 
@@ -177,12 +184,27 @@ def start_server(folder: Path, db: str, port: int, workers: int) -> subprocess.P
             raise SystemExit(f"the server exited with code {proc.returncode}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/login", timeout=2).status_code == 200:
+                wait_until_idle(proc, deadline)
                 return proc
         except httpx.HTTPError:
             pass
         time.sleep(0.3)
     proc.terminate()
     raise SystemExit("the server did not start in 120 s")
+
+
+def wait_until_idle(proc: subprocess.Popen, deadline: float) -> None:
+    """Wait until every worker has finished its start-up (each builds the screening queues of
+    every reviewer, seconds of CPU): the first worker to answer is not the last to be ready, and
+    the reviewers' keep-alive connections, opened at once, would all go to the ready ones.
+    Ready = the server's processes used under 0.1 s of CPU in the last second."""
+    last = server_cpu_seconds(proc)
+    while last is not None and time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = server_cpu_seconds(proc)
+        if now is None or now - last < 0.1:
+            return
+        last = now
 
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -297,19 +319,64 @@ def server_cpu_seconds(proc: subprocess.Popen) -> float | None:
         return None
 
 
+def run_clients(base: str, names: list[str], decisions: int, think: float) -> dict:
+    """The simulated reviewers, then the anchor, in a fresh Python process (this one holds the
+    project it has just built, whose memory and garbage collection would show as latency); returns
+    {"next", "decide", "errors", "recorded", "wall", "anchor"}."""
+    job = {"base": base, "names": names, "decisions": decisions, "think": think}
+    res = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--clients-job", json.dumps(job)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if res.returncode != 0:
+        raise SystemExit(f"the simulated reviewers failed:\n{res.stderr[-2000:]}")
+    return json.loads(res.stdout)
+
+
+def clients_job(job: dict) -> dict:
+    base, names, n, think = job["base"], job["names"], job["decisions"], job["think"]
+    out = {"next": [], "decide": [], "errors": [], "recorded": 0}
+    t0 = time.perf_counter()
+
+    async def run_all():
+        await asyncio.gather(*[reviewer(nm, base, n, i, out, think) for i, nm in enumerate(names)])
+
+    asyncio.run(run_all())
+    out["wall"] = time.perf_counter() - t0
+    out["anchor"] = []
+
+    async def run_anchor():
+        await asyncio.gather(*[anchor(base, n, out["anchor"]) for _ in names])
+
+    asyncio.run(run_anchor())
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--references", type=int, default=50_000)
     ap.add_argument("--reviewers", type=int, default=10)
     ap.add_argument("--decisions", type=int, default=200, help="per reviewer")
-    ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=(os.cpu_count() or 1) + 1,
+        help="uvicorn worker processes (default: one more than the cores, so that a worker "
+        "waiting on PostgreSQL leaves its core to another)",
+    )
     ap.add_argument(
         "--think",
         type=float,
         default=0.0,
         help="mean reading time in seconds before each decision (default 0: back to back)",
     )
+    ap.add_argument("--clients-job", help=argparse.SUPPRESS)  # internal: see run_clients
     args = ap.parse_args(argv)
+    if args.clients_job:
+        print(json.dumps(clients_job(json.loads(args.clients_job))))
+        return 0
 
     from sqlalchemy import func, select
 
@@ -330,28 +397,11 @@ def main(argv=None) -> int:
             )
             port = free_port()
             proc = start_server(folder, db, port, args.workers)
-            out = {"next": [], "decide": [], "errors": [], "recorded": 0}
             base = f"http://127.0.0.1:{port}"
             cpu0 = server_cpu_seconds(proc)
-            t0 = time.perf_counter()
-
-            async def run_all():
-                await asyncio.gather(
-                    *[
-                        reviewer(n, base, args.decisions, i, out, args.think)
-                        for i, n in enumerate(names)
-                    ]
-                )
-
-            asyncio.run(run_all())
-            wall = time.perf_counter() - t0
+            out = run_clients(base, names, args.decisions, args.think)
             cpu1 = server_cpu_seconds(proc)
-            anchor_ms: list[float] = []
-
-            async def run_anchor():
-                await asyncio.gather(*[anchor(base, args.decisions, anchor_ms) for _ in names])
-
-            asyncio.run(run_anchor())
+            wall, anchor_ms = out["wall"], out["anchor"]
             with review.store.read() as s:
                 stored = s.scalar(
                     select(func.count(Decision.id)).where(

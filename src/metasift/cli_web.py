@@ -41,7 +41,9 @@ def serve(
     workers: Annotated[
         int,
         typer.Option(
-            help="Worker processes (use more than 1 only with a PostgreSQL store).", min=1
+            help="Worker processes (use more than 1 only with a PostgreSQL store; for a busy "
+            "team, one more than the machine's cores).",
+            min=1,
         ),
     ] = 1,
 ):
