@@ -199,16 +199,17 @@ def test_full_text_takes_only_title_abstract_includes_and_counts_reasons(project
 
 
 def test_a_bounded_wait_for_the_write_lock_records_nothing_when_it_runs_out(project, refs):
-    """decide(lock_wait=...) on PostgreSQL: while another writer holds the store's write lock,
-    the decision gives up after that long with StoreBusy and nothing is written (the web app then
-    retries in a thread, waiting as long as it takes)."""
+    """decide(lock_wait=...): while another writer holds the store's write lock (PostgreSQL:
+    lock_timeout; SQLite: the busy timeout), the decision gives up after that long with StoreBusy
+    and nothing is written (the web app then retries in a thread, waiting as long as it takes)."""
     import time
+
+    from sqlalchemy import text
 
     from metasift.errors import StoreBusy
 
-    if project.store.dialect != "postgresql":
-        pytest.skip("lock_wait is a PostgreSQL lock timeout (SQLite waits on its busy timeout)")
-    with project.store.write():  # another writer holds the lock
+    with project.store.write() as s:  # another writer holds the lock
+        s.execute(text("SELECT 1"))  # SQLite: BEGIN IMMEDIATE goes with the first statement
         t0 = time.monotonic()
         with pytest.raises(StoreBusy):
             project.decide(refs[0], TA, "alice", "include", lock_wait=0.05)

@@ -445,7 +445,7 @@ def decide(
 ) -> Decision:
     """Record one reviewer's decision (a new row; an earlier one of theirs is superseded).
 
-    ``lock_wait`` (PostgreSQL): wait at most this many seconds for the store's write lock, else
+    ``lock_wait``: wait at most this many seconds for the store's write lock, else
     raise :class:`~metasift.errors.StoreBusy` having recorded nothing (default: no limit)."""
     _validate(protocol, stage, decision, reason, "screen")
     _check_reviewer(protocol, reviewer, ("reviewer", "owner"))
@@ -496,8 +496,7 @@ def decide(
         )
         new_id = found[0][0] if found else None
     else:
-        with store.write() as s:
-            s.info[_WROTE] = True
+        with store.write(lock_wait=lock_wait) as s:
             new_id = s.execute(_INSERT_IF_ACTIVE, values).scalar_one_or_none()
             if new_id is not None:
                 Store.audit(

@@ -53,6 +53,19 @@ def normalise_url(url: str) -> str:
 _AUDIT_INSERT = insert(Event.__table__)  # built once: its compiled form is reused
 _WRITE_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 _WRITE_LOCK_SQL = "SELECT pg_advisory_xact_lock(%s)"
+_LOCK_TIMEOUT = text("SELECT set_config('lock_timeout', :t, true)")  # this transaction only
+_LOCK_TIMEOUT_SQL = "SELECT set_config('lock_timeout', %s, true)"
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+def _lock_refused(orig) -> bool:
+    """Did the driver refuse because the write lock stayed busy (SQLite's busy timeout,
+    PostgreSQL's lock_timeout)?"""
+    code = getattr(orig, "sqlstate", None)
+    return code == "55P03" or "database is locked" in str(orig)
 
 
 class Store:
@@ -177,31 +190,37 @@ class Store:
 
     # -- sessions --------------------------------------------------------------------------------
     @contextmanager
-    def write(self, *, lock_now: bool = True) -> Iterator[Session]:
+    def write(self, *, lock_wait: float | None = None) -> Iterator[Session]:
         """One write transaction: all or nothing, one writer at a time across processes.
 
-        ``lock_now=False`` (PostgreSQL): the transaction may read first and takes the write lock
-        with :meth:`lock` before its first write; a short write that reads what it needs
-        beforehand then holds the lock for its writes alone (SQLite's BEGIN IMMEDIATE always
-        locks at the start). Rows written under the lock become visible in id order, which the
-        incremental decision index relies on."""
+        ``lock_wait``: wait at most this many seconds for the write lock, then raise
+        :class:`StoreBusy` having written nothing (default: as long as it takes; SQLite: its
+        60 s busy timeout)."""
         try:
             with self.engine.connect() as conn:
                 if self.dialect == "sqlite":
                     conn.execution_options(sqlite_begin="IMMEDIATE")
-                with Session(bind=conn, expire_on_commit=False) as session:
-                    with session.begin():
-                        if lock_now:
-                            self.lock(session)
-                        yield session
+                    if (
+                        lock_wait is not None
+                    ):  # the busy timeout is the lock wait; BEGIN not sent yet
+                        conn.connection.dbapi_connection.execute(
+                            f"PRAGMA busy_timeout={_ms(lock_wait)}"
+                        )
+                try:
+                    with Session(bind=conn, expire_on_commit=False) as session:
+                        with session.begin():
+                            if self.dialect == "postgresql":
+                                if lock_wait is not None:
+                                    session.execute(_LOCK_TIMEOUT, {"t": f"{_ms(lock_wait)}ms"})
+                                session.execute(_WRITE_LOCK, {"k": WRITE_LOCK_KEY})
+                            yield session
+                finally:
+                    if self.dialect == "sqlite" and lock_wait is not None:
+                        conn.connection.dbapi_connection.execute("PRAGMA busy_timeout=60000")
         except OperationalError as exc:
+            if lock_wait is not None and _lock_refused(exc.orig):
+                raise StoreBusy(f"the store's write lock was busy for {lock_wait} s") from exc
             raise StoreError(f"the store refused a write ({self.safe_url}): {exc.orig}") from exc
-
-    def lock(self, session: Session) -> None:
-        """Take the store's write lock in ``session``'s transaction (PostgreSQL: an advisory
-        lock until commit; SQLite: held since BEGIN IMMEDIATE)."""
-        if self.dialect == "postgresql":
-            session.execute(_WRITE_LOCK, {"k": WRITE_LOCK_KEY})
 
     def write_one(self, stmt, params: dict, *, lock_wait: float | None = None) -> list:
         """One write statement in a transaction of its own, under the write lock, committed;
@@ -233,10 +252,7 @@ class Store:
                 try:
                     with pg.pipeline():
                         if lock_wait is not None:
-                            pg.execute(
-                                "SELECT set_config('lock_timeout', %s, true)",
-                                (f"{max(1, round(lock_wait * 1000))}ms",),
-                            )
+                            pg.execute(_LOCK_TIMEOUT_SQL, (f"{_ms(lock_wait)}ms",))
                         pg.execute(_WRITE_LOCK_SQL, (WRITE_LOCK_KEY,))
                         cur = pg.execute(sql, args)
                         pg.commit()

@@ -30,7 +30,7 @@ from metasift.web.security import SECURITY_HEADERS, LoginThrottle, new_token, to
 HERE = Path(__file__).resolve().parent
 SECRET_FILE = ".metasift-web-secret"
 SESSION_MAX_AGE = 12 * 3600
-# how long a decision made in the event loop may wait for the store's write lock (PostgreSQL)
+# how long a decision made in the event loop may wait for the store's write lock
 # before it is handed to a worker thread (see the screening routes)
 INLINE_LOCK_WAIT = 0.05
 STAGE_LABELS = {"title_abstract": "Title / abstract", "full_text": "Full text"}
@@ -292,9 +292,9 @@ def create_app(
     # in a worker thread as every other route does. On a busy server with a few cores the hop to
     # a thread and back, and the threads' contention for the GIL, cost a fifth of each request's
     # CPU. "Cannot wait": the reviewer's queue is built and current (a rebuild takes seconds),
-    # and a decision's write may wait for the store's write lock at most INLINE_LOCK_WAIT
-    # (PostgreSQL; a longer writer such as an import makes it fall back to a thread, which then
-    # waits as long as it takes). On SQLite decisions always go to a thread.
+    # and a decision's write may wait for the store's write lock at most INLINE_LOCK_WAIT (a
+    # longer writer such as an import makes it fall back to a thread, which then waits as long
+    # as it takes).
     def screen_page(request: Request, stage: str, now: bool = False):
         user = need("screen")(request)
         check_stage(stage)
@@ -351,12 +351,10 @@ def create_app(
         await csrf(request)
         form = await request.form()
         stage = request.path_params["stage"]
-        if store.dialect == "postgresql":
-            try:
-                return record_decision(request, stage, form, lock_wait=INLINE_LOCK_WAIT)
-            except StoreBusy:
-                pass  # nothing was written: wait for the lock in a thread
-        return await run_in_threadpool(record_decision, request, stage, form)
+        try:
+            return record_decision(request, stage, form, lock_wait=INLINE_LOCK_WAIT)
+        except StoreBusy:  # nothing was written: wait for the lock in a thread
+            return await run_in_threadpool(record_decision, request, stage, form)
 
     app.router.add_route("/screen/{stage}/decide", decide, methods=["POST"])
 

@@ -121,11 +121,13 @@ def forget_users(store: Store) -> None:
         _generation += 1
 
 
-def get_user(store: Store, name: str, *, max_age: float = USER_TTL) -> AppUser | None:
+def get_user(store: Store, name: str, *, max_age: float | None = None) -> AppUser | None:
     """The active user of that name, or None; read from the store at most ``max_age`` seconds
-    ago (0: now)."""
+    ago (default USER_TTL; 0: now)."""
     if not isinstance(name, str) or not name:
         return None
+    if max_age is None:
+        max_age = USER_TTL
     now = time.monotonic()
     with _USERS_LOCK:
         hit = _USERS.get(store, {}).get(name)
