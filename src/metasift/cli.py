@@ -419,6 +419,7 @@ def screen_run(
 
     Keys (then Enter): i = include, e = exclude (then pick a reason), m = maybe, r = not retrieved
     (full text), n = add a note to the next decision, b = back (undo your last decision), q = quit."""
+    from metasift.screening.decisions import INCLUDE_LIKE
     from metasift.workflow.screening_stage import ScreeningQueue
 
     with _open(directory, db, reviewer) as review:
@@ -491,7 +492,7 @@ def screen_run(
             review.decide(ref.id, stage, reviewer, decision, reason=reason, note=note)
             note = ""
             n += 1
-            q.decided()
+            q.decided(relevant=decision in INCLUDE_LIKE)
         err.print(f"{n} decisions recorded")
 
 

@@ -90,3 +90,30 @@ def test_a_pooled_server_connection_killed_while_idle_is_replaced(pg_server):
         assert fresh != pid
     finally:
         store.dispose()
+
+
+def test_read_rows_and_a_read_after_a_single_write(db_url):
+    """read_rows answers one Core select outside any session (named rows); on PostgreSQL
+    write_one's ``then`` read, sent after the COMMIT in the same round trip, sees the write."""
+    from sqlalchemy import bindparam, insert
+
+    store = Store(db_url)
+    store.upgrade()
+    with store.write() as s:
+        s.add(Meta(key="a", value="1"))
+    by_key = select(Meta.key, Meta.value).where(Meta.key >= bindparam("k")).order_by(Meta.key)
+    (row,) = store.read_rows(by_key, {"k": "a"})
+    assert (row.key, row.value) == ("a", "1")
+    assert store.read_rows(by_key, {"k": "b"}) == []
+    if store.dialect == "postgresql":
+        put = insert(Meta).values(key=bindparam("key"), value=bindparam("value"))
+        put = put.returning(Meta.key)
+        written, after = store.write_one(put, {"key": "b", "value": "2"}, then=(by_key, {"k": "a"}))
+        assert written == [("b",)]
+        assert after == [{"key": "a", "value": "1"}, {"key": "b", "value": "2"}]
+        with pytest.raises(StoreError, match="refused a read"):
+            store.read_rows(select(text("1/0")), {})
+    else:
+        with pytest.raises(StoreError):
+            store.write_one(by_key, {"k": "a"})
+    store.dispose()

@@ -220,3 +220,87 @@ def test_a_bounded_wait_for_the_write_lock_records_nothing_when_it_runs_out(proj
     assert project.stage_states(TA)[refs[0]].decisions["alice"].id == row.id
     ev = project.audit_log(action="screen.decide")[-1]
     assert ev.after["id"] == row.id and ev.after["decision"] == "include" and ev.before is None
+
+
+def _insert_elsewhere(project, ref, reviewer, decision):
+    """A decision row written as another worker process would: not through this process's
+    index (decide on PostgreSQL brings the index in step as it writes)."""
+    from sqlalchemy import insert
+
+    from metasift.store.models import Decision, utcnow
+
+    with project.store.write() as s:
+        return s.execute(
+            insert(Decision)
+            .values(
+                reference_id=ref,
+                stage=TA,
+                reviewer=reviewer,
+                kind="screen",
+                decision=decision,
+                reason="",
+                note="",
+                created_at=utcnow(),
+            )
+            .returning(Decision.id)
+        ).scalar_one()
+
+
+def test_a_recent_view_never_lags_the_callers_own_decision(project, refs):
+    """recent_stage_view answers from the process's index only when the index holds the given
+    decision and was in step with the store less than max_age seconds ago."""
+    from metasift.screening.decisions import recent_stage_view, stage_view
+
+    store, protocol = project.store, project.protocol
+    row = project.decide(refs[0], TA, "alice", "include")
+    view = recent_stage_view(store, protocol, TA, at_least=row.id, max_age=60)
+    if store.dialect == "sqlite":
+        assert view is None  # nothing has brought the index up to the write yet
+        with store.read() as s:
+            stage_view(s, protocol, TA)
+        view = recent_stage_view(store, protocol, TA, at_least=row.id, max_age=60)
+    else:  # decide's own write brought it in step
+        assert view is not None
+    assert view.states[refs[0]].decisions["alice"].id == row.id and view.counts["alice"] == 1
+    assert recent_stage_view(store, protocol, TA, at_least=row.id, max_age=0) is None
+    assert recent_stage_view(store, protocol, TA, at_least=0, max_age=60) is None
+    other = _insert_elsewhere(project, refs[1], "bob", "exclude")
+    assert recent_stage_view(store, protocol, TA, at_least=other, max_age=60) is None
+    lagging = recent_stage_view(store, protocol, TA, at_least=row.id, max_age=60)
+    assert lagging is not None and refs[1] not in lagging.states  # bounded by max_age only
+    mine = project.decide(refs[2], TA, "alice", "exclude")
+    with store.read() as s:
+        fresh = stage_view(s, protocol, TA)
+    assert fresh.states[refs[1]].decisions["bob"].id == other
+    assert fresh.states[refs[2]].decisions["alice"].id == mine.id
+    now = recent_stage_view(store, protocol, TA, at_least=mine.id, max_age=60)
+    assert now is not None and dict(now.states) == dict(fresh.states)
+
+
+def test_the_index_takes_only_rows_that_continue_it(project, refs):
+    """decide's rows read after its write are applied only when they hold the index's last row
+    (nothing between is missing); otherwise they are left for the next read."""
+    from metasift.screening import decisions as D
+
+    store, protocol = project.store, project.protocol
+    first = project.decide(refs[0], TA, "alice", "include")
+    second = project.decide(refs[1], TA, "alice", "exclude")
+    with store.read() as s:
+        D.stage_view(s, protocol, TA)
+    idx = D._index_of(store.read_bind, TA)
+    assert idx.view.last_id == second.id
+    with store.read() as s:
+        rows = D._rows(s, TA, 0)
+    required = protocol.screening.stage(TA).reviewers_per_record
+    with idx.lock:
+        assert D._advance(idx, rows[2:], second.id + 1, required, 0.0) is None  # starts after
+        assert (
+            D._advance(idx, [r for r in rows if r.id != second.id], first.id, required, 0.0) is None
+        )
+        assert D._advance(idx, rows, 0, required, 0.0) is idx.view  # nothing new
+    third = _insert_elsewhere(project, refs[2], "bob", "include")
+    with store.read() as s:
+        rows = D._rows(s, TA, second.id)
+    with idx.lock:
+        view = D._advance(idx, rows, second.id, required, 0.0)
+    assert view.last_id == third and view.states[refs[2]].decisions["bob"].id == third

@@ -154,3 +154,61 @@ def test_an_import_reaches_the_queue_through_the_background_signature(
         time.sleep(0.05)
         _, n = reg.next("bob", "title_abstract")  # the first call starts the re-read
     assert n == 6 and new in reg.get("bob", "title_abstract").ref_ids
+
+
+def test_retraining_follows_the_setups_schedule(project, make_refs):
+    """As in simulation: a relevant label retrains at once; irrelevant ones once they reach
+    max(1, floor(retrain_fraction x labels of the latest training)); an undo (None) at once."""
+    from dataclasses import replace
+
+    from metasift.workflow.screening_stage import save_setup
+
+    ids = make_refs(project, _titles(40))
+    save_setup(
+        project.store,
+        replace(ScreeningQueue(project, "title_abstract", "bob").setup, retrain_fraction=0.25),
+        "tester",
+    )
+    for i in ids[:12]:
+        project.decide(i, "title_abstract", "bob", "exclude" if i % 4 else "include")
+    q = ScreeningQueue(project, "title_abstract", "bob")
+    assert q._trained_on == 12 and q._since == 0
+    due = [q.retrain_due(False) for _ in range(3)]  # every floor(0.25 x 12) = 3rd
+    assert due == [False, False, True]
+    q.retrain(wait=True)
+    assert q._since == 0
+    assert q.retrain_due(True) and q.retrain_due(None)  # relevant, or unknown: at once
+    zero = ScreeningQueue(project, "title_abstract", "alice")
+    zero.setup = replace(zero.setup, retrain_fraction=0.0)
+    assert zero.retrain_due(False)  # 0: after every label
+
+
+def test_the_registry_marks_a_model_stale_only_when_a_retraining_is_due(
+    project, make_refs, monkeypatch
+):
+    from dataclasses import replace
+
+    monkeypatch.setattr(services, "RETRAIN_MIN_INTERVAL", 0.0)
+
+    from metasift.workflow.screening_stage import save_setup
+
+    ids = make_refs(project, _titles(40))
+    save_setup(
+        project.store,
+        replace(ScreeningQueue(project, "title_abstract", "bob").setup, retrain_fraction=0.5),
+        "tester",
+    )
+    for i in ids[:10]:
+        project.decide(i, "title_abstract", "bob", "exclude" if i % 3 else "include")
+    reg = services.QueueRegistry(project)
+    q = reg.get("bob", "title_abstract")
+    assert q._trained_on == 10
+    for _ in range(4):  # floor(0.5 x 10) = 5 irrelevant decisions before a retraining
+        reg.decided("bob", "title_abstract", relevant=False)
+        assert q._bg is None and not q.stale
+    reg.decided("bob", "title_abstract", relevant=False)
+    assert q._bg is not None or q.stale
+    _wait_idle(q)
+    reg.decided("bob", "title_abstract", relevant=True)  # a relevant one: at once
+    assert q._bg is not None or q.stale
+    _wait_idle(q)

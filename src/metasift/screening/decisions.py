@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 import weakref
 from collections import defaultdict
 from collections.abc import Mapping
@@ -185,6 +186,7 @@ class _StageIndex:
 
     def _reset(self) -> None:
         self.view = _EMPTY_VIEW
+        self.checked_at = 0.0  # monotonic time of the read the view is known current at
         self.stacks: dict[tuple[int, str, str], list[Decision]] = {}  # (ref, reviewer, kind)
         self.first: dict[tuple[int, str, str], int] = {}  # key -> id of its first row
         self.keys_of: dict[int, list[tuple[int, str, str]]] = defaultdict(list)  # by first row
@@ -251,7 +253,10 @@ class _StageIndex:
 
 
 def _index(session: Session, stage: str) -> _StageIndex:
-    engine = session.get_bind().engine
+    return _index_of(session.get_bind().engine, stage)
+
+
+def _index_of(engine, stage: str) -> _StageIndex:
     with _INDEXES_LOCK:
         per_stage = _INDEXES.get(engine)
         if per_stage is None:
@@ -329,8 +334,12 @@ def _rows(session: Session, stage: str, from_id: int) -> list[Decision]:
     in the caller's session, so they can be shared). A plain table query: no ORM loading on
     the request path."""
     result = session.execute(_ROWS_FROM, {"stage": stage, "from_id": from_id})
+    return _detached(result.mappings())
+
+
+def _detached(rows) -> list[Decision]:
     out = []
-    for row in result.mappings():
+    for row in rows:
         d = Decision(**row)
         make_transient_to_detached(d)
         out.append(d)
@@ -350,16 +359,60 @@ def _view(session: Session, protocol: Protocol, stage: str) -> _View:
 
 def _refresh(idx: _StageIndex, session: Session, required: int) -> _View:
     """Bring ``idx`` in step with what ``session`` sees (``idx.lock`` held)."""
+    at = time.monotonic()
     last = idx.view.last_id
-    rows = _rows(session, idx.stage, last)
-    if last and (not rows or rows[0].id != last):  # an older snapshot, or rows removed by hand
+    view = _advance(idx, _rows(session, idx.stage, last), last, required, at)
+    if view is None:  # an older snapshot, or rows removed by hand
         idx._reset()
-        rows = _rows(session, idx.stage, 0)
-    elif last:
-        rows = rows[1:]
-    if not rows and required == idx.required:
-        return idx.view
-    return idx.apply(rows, rows[-1].id if rows else idx.view.last_id, required)
+        view = _advance(idx, _rows(session, idx.stage, 0), 0, required, at)
+    return view
+
+
+def _advance(
+    idx: _StageIndex, rows: list[Decision], from_id: int, required: int, at: float
+) -> _View | None:
+    """Apply ``rows`` (every row of the stage with ``id >= from_id`` in one snapshot, read at
+    monotonic time ``at``) to ``idx`` (its lock held) and return the view; None when they do
+    not continue it: they start after its last row, or do not hold that row."""
+    last = idx.view.last_id
+    if from_id > last:
+        return None
+    if last:
+        i = next((k for k, d in enumerate(rows) if d.id >= last), len(rows))
+        if i == len(rows) or rows[i].id != last:
+            return None
+        rows = rows[i + 1 :]
+    if rows or required != idx.required:
+        idx.apply(rows, rows[-1].id if rows else last, required)
+    idx.checked_at = max(idx.checked_at, at)  # after the view: see recent_stage_view
+    return idx.view
+
+
+def recent_stage_view(
+    store: Store, protocol: Protocol, stage: str, *, at_least: int, max_age: float
+) -> StageView | None:
+    """:func:`stage_view` without reading the store, when this process's index already holds
+    every decision row up to id ``at_least`` and was in step with the store less than
+    ``max_age`` seconds ago; else None (then read with :func:`stage_view`).
+
+    For a page that may lag other reviewers' newest decisions by at most ``max_age`` but never
+    the caller's own: ``at_least`` is the id of the caller's latest decision (see
+    :func:`decide`, which brings the index in step when it writes on PostgreSQL)."""
+    check_param(stage, STAGES, "stage", "recent_stage_view")
+    idx = _index_of(store.read_bind, stage)
+    # No lock: a view is never changed once published, and checked_at is set after the view,
+    # so reading it first can only make the view look older than it is.
+    checked = idx.checked_at
+    view = idx.view
+    required = protocol.screening.stage(stage).reviewers_per_record
+    if (
+        at_least <= 0
+        or view.last_id < at_least
+        or idx.required != required
+        or time.monotonic() - checked >= max_age
+    ):
+        return None
+    return StageView(MappingProxyType(view.states), MappingProxyType(view.counts))
 
 
 @event.listens_for(Session, "before_flush")
@@ -452,16 +505,14 @@ def decide(
     # The reads come first, outside the write lock; the lock covers the inserts alone, and every
     # decision of every reviewer passes through it. A concurrent write by the same reviewer on
     # the same reference can only make the audit's "before" stale.
-    with store.read() as s:
-        # the reference (is it there and active?) and this reviewer's earlier rows on it, at once
-        rows = s.execute(
-            _PRIOR_ROWS, {"ref": reference_id, "stage": stage, "reviewer": reviewer}
-        ).all()
-        if not rows or not rows[0].active:
-            raise MetasiftError(f"no reference #{reference_id} to screen")
-        if stage == "full_text" and reference_id not in set(
-            eligible_references(s, protocol, "full_text")
-        ):
+    # the reference (is it there and active?) and this reviewer's earlier rows on it, at once
+    rows = store.read_rows(_PRIOR_ROWS, {"ref": reference_id, "stage": stage, "reviewer": reviewer})
+    if not rows or not rows[0].active:
+        raise MetasiftError(f"no reference #{reference_id} to screen")
+    if stage == "full_text":
+        with store.read() as s:
+            eligible = set(eligible_references(s, protocol, "full_text"))
+        if reference_id not in eligible:
             raise MetasiftError(
                 f"reference #{reference_id} was not included at title/abstract; it cannot be "
                 "screened at full text"
@@ -482,9 +533,12 @@ def decide(
     # merge in between is refused.
     if store.dialect == "postgresql":
         # the decision and its audit event in one statement, sent with the lock and the commit
-        # in one round trip (Store.write_one)
+        # in one round trip (Store.write_one); with them, the read that brings this process's
+        # index of the stage up to the new row, so the reviewer's next page needs no read
         after = {k: values[k] for k in _AUDITED}  # the event gets the new row's id in SQL
-        found = store.write_one(
+        idx = _index_of(store.read_bind, stage)
+        from_id, at = idx.view.last_id, time.monotonic()
+        found, since = store.write_one(
             _DECIDE_PG,
             lock_wait=lock_wait,
             params={
@@ -493,8 +547,17 @@ def decide(
                 "before": json.dumps(_as_dict(before)),
                 "after": json.dumps(after),
             },
+            then=(_ROWS_FROM, {"stage": stage, "from_id": from_id}),
         )
         new_id = found[0][0] if found else None
+        with idx.lock:  # rows that do not continue the index are left to the next read
+            _advance(
+                idx,
+                _detached(since),
+                from_id,
+                protocol.screening.stage(stage).reviewers_per_record,
+                at,
+            )
     else:
         with store.write(lock_wait=lock_wait) as s:
             new_id = s.execute(_INSERT_IF_ACTIVE, values).scalar_one_or_none()

@@ -222,7 +222,14 @@ class Store:
                 raise StoreBusy(f"the store's write lock was busy for {lock_wait} s") from exc
             raise StoreError(f"the store refused a write ({self.safe_url}): {exc.orig}") from exc
 
-    def write_one(self, stmt, params: dict, *, lock_wait: float | None = None) -> list:
+    def write_one(
+        self,
+        stmt,
+        params: dict,
+        *,
+        lock_wait: float | None = None,
+        then: tuple | None = None,
+    ) -> list | tuple[list, list]:
         """One write statement in a transaction of its own, under the write lock, committed;
         returns the statement's rows (for ``RETURNING``). PostgreSQL only (SQLite: use
         :meth:`write`).
@@ -235,17 +242,18 @@ class Store:
         granted and sees every write committed before it (a merge, say).
 
         ``lock_wait``: wait at most this many seconds for the lock, then raise
-        :class:`StoreBusy` having written nothing (default: wait as long as it takes)."""
+        :class:`StoreBusy` having written nothing (default: wait as long as it takes).
+
+        ``then``: ``(read statement, params)`` sent in the same round trip after the COMMIT
+        (outside the transaction, so its snapshot holds the write and every write committed
+        before it); the result is then ``(the write's rows, the read's rows as dicts)``."""
         import psycopg
         from psycopg import errors as pg_errors
 
         if self.dialect != "postgresql":
             raise StoreError("write_one is for PostgreSQL; use Store.write")
-        held = self._compiled.get(id(stmt))
-        if held is None or held[0] is not stmt:
-            held = self._compiled[id(stmt)] = (stmt, stmt.compile(dialect=self.engine.dialect))
-        compiled = held[1]
-        sql, args = compiled.string, compiled.construct_params(params)
+        sql, args = self._pg_sql(stmt, params)
+        after = self._pg_sql(*then) if then is not None else None
         try:
             with self.engine.connect() as conn:
                 pg = conn.connection.driver_connection
@@ -255,8 +263,14 @@ class Store:
                             pg.execute(_LOCK_TIMEOUT_SQL, (f"{_ms(lock_wait)}ms",))
                         pg.execute(_WRITE_LOCK_SQL, (WRITE_LOCK_KEY,))
                         cur = pg.execute(sql, args)
+                        if after is not None:
+                            read = pg.execute(*after)
                         pg.commit()
-                    return cur.fetchall()
+                    rows = cur.fetchall()
+                    if after is None:
+                        return rows
+                    names = [c.name for c in read.description]
+                    return rows, [dict(zip(names, r, strict=True)) for r in read.fetchall()]
                 except BaseException:
                     pg.rollback()
                     raise
@@ -266,6 +280,42 @@ class Store:
             raise StoreError(f"the store refused a write ({self.safe_url}): {exc}") from exc
         except OperationalError as exc:
             raise StoreError(f"the store refused a write ({self.safe_url}): {exc.orig}") from exc
+
+    def _pg_sql(self, stmt, params: dict) -> tuple[str, dict]:
+        """``stmt`` compiled for psycopg (once per statement object) and its parameters."""
+        held = self._compiled.get(id(stmt))
+        if held is None or held[0] is not stmt:
+            held = self._compiled[id(stmt)] = (stmt, stmt.compile(dialect=self.engine.dialect))
+        return held[1].string, held[1].construct_params(params)
+
+    def read_rows(self, stmt, params: dict) -> list:
+        """The rows of one read statement (a SQLAlchemy Core select), as named tuples, outside
+        any ORM session: for a request path that reads one statement. On PostgreSQL the
+        statement goes to psycopg as compiled once (as :meth:`write_one`), without a
+        transaction block (as :meth:`read`)."""
+        if self.dialect != "postgresql":
+            with self.engine.connect() as conn:
+                return list(conn.execute(stmt, params))
+        from psycopg.rows import namedtuple_row
+
+        sql, args = self._pg_sql(stmt, params)
+        try:
+            with self._read_engine.connect() as conn:
+                pg = conn.connection.driver_connection
+                with pg.cursor(row_factory=namedtuple_row) as cur:
+                    return cur.execute(sql, args).fetchall()
+        except Exception as exc:  # noqa: BLE001 - psycopg's errors, named as the store's
+            import psycopg
+
+            if isinstance(exc, psycopg.Error):
+                raise StoreError(f"the store refused a read ({self.safe_url}): {exc}") from exc
+            raise
+
+    @property
+    def read_bind(self) -> Engine:
+        """The engine :meth:`read` sessions are bound to (per-process caches of what reads see,
+        such as the decision index, are kept per this object)."""
+        return self._read_engine
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -24,6 +24,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from metasift.errors import MetasiftError, StoreBusy
 from metasift.protocol import STAGES
+from metasift.screening.decisions import INCLUDE_LIKE
 from metasift.web import page_services, pages, services, users
 from metasift.web.security import SECURITY_HEADERS, LoginThrottle, new_token, tokens_match
 
@@ -295,11 +296,14 @@ def create_app(
     # and a decision's write may wait for the store's write lock at most INLINE_LOCK_WAIT (a
     # longer writer such as an import makes it fall back to a thread, which then waits as long
     # as it takes).
-    def screen_page(request: Request, stage: str, now: bool = False):
+    def screen_page(request: Request, stage: str, now: bool = False, seen: int | None = None):
         user = need("screen")(request)
         check_stage(stage)
         queues = app.state.queues
-        page = queues.screen_now(user.name, stage) if now else queues.screen(user.name, stage)
+        if now:
+            page = queues.screen_now(user.name, stage, seen=seen)
+        else:
+            page = queues.screen(user.name, stage, seen=seen)
         if page is None:
             return None
         cand = page.candidate
@@ -318,9 +322,14 @@ def create_app(
 
     async def screen(request: Request):
         stage = request.path_params["stage"]
-        page = screen_page(request, stage, now=True)
+        # the page right after the user's own decision (the decision route's redirect) may
+        # come from this process's index without a read when it holds that decision
+        # (QueueRegistry.screen); any other visit reads the store
+        mark = request.session.pop("seen", None)
+        seen = mark[1] if isinstance(mark, list) and len(mark) == 2 and mark[0] == stage else None
+        page = screen_page(request, stage, now=True, seen=seen)
         if page is None:
-            page = await run_in_threadpool(screen_page, request, stage)
+            page = await run_in_threadpool(screen_page, request, stage, False, seen)
         return page
 
     app.router.add_route("/screen/{stage}", screen, methods=["GET"])
@@ -340,10 +349,11 @@ def create_app(
         reason, note = (str(form.get(k, "")) for k in ("reason", "note"))
         if decision != "exclude":
             reason = ""
-        review.decide(
+        row = review.decide(
             reference_id, stage, user.name, decision, reason=reason, note=note, lock_wait=lock_wait
         )
-        app.state.queues.decided(user.name, stage)
+        request.session["seen"] = [stage, row.id]
+        app.state.queues.decided(user.name, stage, relevant=decision in INCLUDE_LIKE)
         flash(request, f"#{reference_id}: {decision}" + (f" ({reason})" if reason else ""))
         return RedirectResponse(f"/screen/{stage}", status_code=303)
 

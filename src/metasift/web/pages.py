@@ -278,7 +278,7 @@ def router(review, *, render, need, csrf, flash, max_upload_bytes: int) -> APIRo
         review.decide(reference_id, "full_text", user.name, decision, reason=reason, note=note)
         queues = getattr(request.app.state, "queues", None)
         if queues is not None:
-            queues.decided(user.name, "full_text")
+            queues.decided(user.name, "full_text", relevant=decision == "include")
         flash(request, f"#{reference_id}: {decision}" + (f" ({reason})" if reason else ""))
         return RedirectResponse(f"/fulltext#ref-{reference_id}", status_code=303)
 

@@ -28,6 +28,9 @@ UPLOAD_SUFFIXES = IMPORT_SUFFIXES
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 SIGNATURE_TTL = 2.0
 RETRAIN_MIN_INTERVAL = 3.0  # seconds between two retrainings of one reviewer's model
+# how far behind other reviewers' newest decisions the screening page may be (never behind the
+# reviewer's own: see QueueRegistry.screen)
+VIEW_MAX_AGE = 0.5
 
 # The references of a stage, their texts and features, shared by the queues of all reviewers in
 # this process (the texts are the same; each reviewer still has their own classifier and labels).
@@ -139,10 +142,13 @@ def _robust_queue_class():
     class RobustQueue(ScreeningQueue):
         """A :class:`ScreeningQueue` for a long-running server.
 
-        * Retraining after a decision runs entirely in one background thread per queue (reading
-          the labels included), coalesced: decisions made while it trains only mark the model
-          stale, and the thread then trains once more with all labels so far. A request never
-          waits for training; ``next()`` uses the latest finished model, as in the library.
+        * Retraining follows the setup's schedule (:meth:`retrain_due`) and runs entirely in one
+          background thread per queue (reading the labels included), coalesced: decisions made
+          while it trains only mark the model stale, and the thread then trains once more with
+          all labels so far. A request never waits for training; ``next()`` uses the latest
+          finished model, as in the library. (The count of decisions since a training is kept
+          without a lock against the training thread: a decision lost from it delays the next
+          training by one decision.)
         * A failed retraining (e.g. too few distinct words yet) keeps the last ranking instead of
           failing a request; the reason is kept in ``train_error``.
         * With many reviewers at once, a reviewer's model is retrained at most every
@@ -260,8 +266,10 @@ def _robust_queue_class():
             except MetasiftError as exc:
                 self.train_error = str(exc)
 
-        def decided(self) -> None:
+        def decided(self, relevant: bool | None = None) -> None:
             with self._bg_lock:
+                if not self.retrain_due(relevant):
+                    return
                 self.stale = True
                 if self._bg is None:
                     self._bg = threading.Thread(
@@ -434,13 +442,20 @@ class QueueRegistry:
             q = self.get(reviewer, stage)
             return q.next(), len(q.ref_ids)
 
-    def screen(self, reviewer: str, stage: str) -> ScreenState:
+    def screen(self, reviewer: str, stage: str, seen: int | None = None) -> ScreenState:
         """What the screening page shows: the next candidate, the number eligible and how many
-        the reviewer has decided, from one read of the store."""
-        with self.lock(reviewer, stage):
-            return self._screen(self.get(reviewer, stage), reviewer, stage)
+        the reviewer has decided, from one read of the store.
 
-    def screen_now(self, reviewer: str, stage: str) -> ScreenState | None:
+        ``seen``: the id of the decision the reviewer has just made. When this process's index of the
+        stage holds it and was in step with the store less than ``VIEW_MAX_AGE`` seconds ago,
+        the page comes from the index without a read (a decision on PostgreSQL brings the
+        index in step as it writes): the page may then lag other reviewers' decisions by that
+        much, which only matters for which record is offered (a record offered is decided
+        seconds later in any case), never the reviewer's own."""
+        with self.lock(reviewer, stage):
+            return self._screen(self.get(reviewer, stage), reviewer, stage, seen)
+
+    def screen_now(self, reviewer: str, stage: str, seen: int | None = None) -> ScreenState | None:
         """As :meth:`screen` when it can be answered at once: the reviewer's queue is built and
         current (no rebuild, no first read of the signature) and no other thread is using it.
         Else None, having done nothing: the caller then calls :meth:`screen` where waiting is
@@ -455,24 +470,36 @@ class QueueRegistry:
         try:
             if held is not self._queues.get((reviewer, stage)) or held[0] != self.signature(stage):
                 return None
-            return self._screen(held[2], reviewer, stage)
+            return self._screen(held[2], reviewer, stage, seen)
         finally:
             lock.release()
 
-    def _screen(self, q, reviewer: str, stage: str) -> ScreenState:
-        from metasift.screening.decisions import stage_view
+    def _screen(self, q, reviewer: str, stage: str, seen: int | None = None) -> ScreenState:
+        from metasift.screening.decisions import recent_stage_view, stage_view
 
-        with self.review.store.read() as s:
-            view = stage_view(s, self.review.protocol, stage)
+        view = None
+        if seen:
+            view = recent_stage_view(
+                self.review.store,
+                self.review.protocol,
+                stage,
+                at_least=seen,
+                max_age=VIEW_MAX_AGE,
+            )
+        if view is None:
+            with self.review.store.read() as s:
+                view = stage_view(s, self.review.protocol, stage)
         return ScreenState(q.next(view.states), len(q.ref_ids), view.counts.get(reviewer, 0))
 
-    def decided(self, reviewer: str, stage: str) -> None:
-        """Mark the reviewer's model stale (retrained in the background). Without the queue's
-        lock: the web app calls this from its event loop, which must not wait for a request
-        that holds it (a queue being built); a queue built meanwhile reads the labels anew."""
+    def decided(self, reviewer: str, stage: str, relevant: bool | None = None) -> None:
+        """Count a decision of the reviewer's; when the setup's retraining schedule says so
+        (:meth:`~metasift.workflow.screening_stage.ScreeningQueue.retrain_due`), mark their
+        model stale (retrained in the background). Without the queue's lock: the web app calls
+        this from its event loop, which must not wait for a request that holds it (a queue
+        being built); a queue built meanwhile reads the labels anew."""
         held = self._queues.get((reviewer, stage))
         if held is not None:
-            held[2].decided()
+            held[2].decided(relevant)
 
 
 def my_decided(review, stage: str, reviewer: str) -> int:

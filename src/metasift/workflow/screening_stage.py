@@ -61,6 +61,8 @@ class ScreeningQueue:
         self.setup = load_setup(review.store)
         self.prioritiser = Prioritiser(self.setup)
         self._thread: threading.Thread | None = None
+        self._since = 0  # decisions counted since the labels of the latest training were read
+        self._trained_on = 0  # how many labels that training had
         self._load()
         self.retrain(wait=True)
 
@@ -96,7 +98,9 @@ class ScreeningQueue:
     def retrain(self, wait: bool = False) -> None:
         if not self.texts:
             return
+        self._since = 0  # before the labels are read: a decision counted after is not in them
         labels = self.labels()
+        self._trained_on = len(labels)
         if not labels:
             return
         self._thread = self.prioritiser.refit_async(self.texts, labels)
@@ -130,9 +134,26 @@ class ScreeningQueue:
                 return Candidate(self.refs[row], rank, n_train)
         return None
 
-    def decided(self) -> None:
-        """Call after each decision: retrain in the background."""
-        self.retrain(wait=False)
+    def retrain_due(self, relevant: bool | None = None) -> bool:
+        """Count one decision of this reviewer; is a retraining due?
+
+        The setup's schedule (:attr:`~metasift.screening.setup.ScreeningSetup.retrain_fraction`),
+        as in :func:`~metasift.screening.simulation.simulate`: at once after a relevant label
+        (``relevant``: include or maybe) or a change of unknown kind (None: an undo, say);
+        after an irrelevant one, once the decisions since the latest training reach
+        max(1, floor(fraction × the labels it had)). Until then the next reference comes from
+        the latest model's ranking, as the simulation's figures were measured."""
+        self._since += 1
+        if relevant is not False:
+            return True
+        frac = float(self.setup.retrain_fraction or 0.0)
+        return self._since >= max(1, int(frac * self._trained_on))
+
+    def decided(self, relevant: bool | None = None) -> None:
+        """Call after each decision (``relevant``: see :meth:`retrain_due`): retrain in the
+        background when the schedule says so."""
+        if self.retrain_due(relevant):
+            self.retrain(wait=False)
 
 
 def agreement_table(review) -> list[dict]:
